@@ -1,0 +1,197 @@
+"""Recipes: the one config system.
+
+A recipe is a YAML file under `recipes/` validated by the pydantic models below. An
+unknown key is an error that names it and the closest valid key; the CLI overrides any
+field with `section.key=value` (the value is parsed as YAML, so `train.lr=3e-4`,
+`data.train_subjects=[S1,S5]` and `train.amp=false` all work).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scjd_edge.errors import ConfigError
+
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+BUILTIN_SYNTHETIC = "builtin:synthetic"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the data is and how it is split (always by subject, never by frame)."""
+
+    path: str = BUILTIN_SYNTHETIC
+    keypoints: str = "gt"  # 2D source for Human3.6M: "gt" or "cpn_ft_h36m_dbb"
+    train_subjects: list[str] = Field(default_factory=lambda: ["SYN1", "SYN2", "SYN3", "SYN4"])
+    val_subjects: list[str] = Field(default_factory=lambda: ["SYN5"])
+    test_subjects: list[str] = Field(default_factory=lambda: ["SYN6"])
+    train_stride: int = Field(1, ge=1)  # distance in frames between training window centres
+    noise_px: float = Field(0.0, ge=0)  # Gaussian noise added to training 2D, in pixels
+
+    @model_validator(mode="after")
+    def _disjoint_splits(self) -> DataConfig:
+        splits = {"train": self.train_subjects, "val": self.val_subjects, "test": self.test_subjects}
+        names = list(splits)
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                shared = set(splits[first]) & set(splits[second])
+                if shared:
+                    raise ValueError(f"subjects {sorted(shared)} are in both {first} and {second}")
+        return self
+
+
+class ModelConfig(_Section):
+    """A model from the registry (`scjd_edge.models.registry`) and its size."""
+
+    name: Literal["ste", "poseformerv2"] = "ste"
+    frames: int = Field(27, ge=1)  # frames the model sees per window (T teacher, N student)
+    dim: int = Field(64, ge=8)
+    depth: int = Field(4, ge=1)
+    heads: int = Field(4, ge=1)
+    mlp_ratio: float = Field(2.0, gt=0)
+    drop_path: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    # PoseFormerV2 only: DCT coefficients of the whole window and central frames kept.
+    dct_coefficients: int = Field(3, ge=1)
+    central_frames: int = Field(3, ge=1)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)  # stop early after this many optimiser steps
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    schedule: Literal["cosine", "exponential", "constant"] = "cosine"
+    lr_decay: float = Field(0.99, gt=0, le=1)  # per epoch, for schedule=exponential
+    grad_clip: float | None = Field(1.0, gt=0)
+    amp: Literal["off", "bf16", "fp16"] = "off"  # CUDA only; ignored on CPU
+    ema: float | None = Field(None, gt=0, lt=1)  # EMA decay of the weights, e.g. 0.999
+    flip_augment: bool = True
+    test_flip: bool = True
+    val_every: int = Field(1, ge=1)  # epochs between validations
+    val_max_windows: int | None = Field(None, ge=1)  # evenly subsample validation windows
+    num_workers: int = Field(0, ge=0)
+    log_every: int = Field(10, ge=1)
+
+
+class DjedConfig(_Section):
+    """Dynamic joint embedding distillation (METHOD.md 2a)."""
+
+    pairs: list[tuple[int, int]] = Field(default_factory=lambda: [(-1, -1)])  # (teacher, student)
+    temperature: float = Field(1.0, gt=0)
+    context: Literal["attention", "similarity"] = "similarity"
+
+
+class AjadConfig(_Section):
+    """Adjacent joint attention distillation (METHOD.md 2b)."""
+
+    pairs: list[tuple[int, int]] = Field(default_factory=lambda: [(-1, -1)])
+    hops: int = Field(1, ge=1)
+
+
+class TcdConfig(_Section):
+    """Temporal consistency distillation (METHOD.md 3)."""
+
+    velocity_weight: float = Field(1.0, ge=0)
+
+
+class DistillConfig(_Section):
+    input_frames: int = Field(9, ge=1)  # N: frames the student sees
+    sampling: Literal["uniform", "motion", "central"] = "uniform"
+    pose_weight: float = Field(1.0, ge=0)  # ground truth at the student's frames
+    output_weight: float = Field(0.0, ge=0)  # teacher output at the student's frames
+    djed_weight: float = Field(0.0, ge=0)
+    ajad_weight: float = Field(0.0, ge=0)
+    tcd_weight: float = Field(0.0, ge=0)
+    djed: DjedConfig = Field(default_factory=DjedConfig)
+    ajad: AjadConfig = Field(default_factory=AjadConfig)
+    tcd: TcdConfig = Field(default_factory=TcdConfig)
+
+
+class Recipe(_Section):
+    name: str = "run"
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    distill: DistillConfig | None = None
+
+
+def resolve_recipe_path(recipe: str | Path) -> Path:
+    """A path, or the bare name of a file in `recipes/` (with or without `.yaml`)."""
+    candidates = [Path(recipe), RECIPES_DIR / str(recipe), RECIPES_DIR / f"{recipe}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+    raise ConfigError(f"recipe {recipe!r} not found (recipes in {RECIPES_DIR}: {', '.join(known)})")
+
+
+def load_recipe(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override and validate a recipe; errors name the file and the bad field."""
+    path = resolve_recipe_path(recipe)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
+    for override in overrides:
+        apply_override(raw, override)
+    return validate_recipe(raw, source=str(path))
+
+
+def validate_recipe(raw: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: " + _describe(error)) from None
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply `section.key=value` to a raw recipe dict (value parsed as YAML)."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} is not of the form section.key=value")
+    dotted, value_text = override.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = raw
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = yaml.safe_load(value_text)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{location}'" + _suggestion(item["loc"]))
+        else:
+            lines.append(f"'{location}': {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(lines)
+
+
+def _suggestion(location: tuple) -> str:
+    model: type[BaseModel] = Recipe
+    for part in location[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        options = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((o for o in options if isinstance(o, type) and issubclass(o, BaseModel)), None)
+        if model is None:
+            return ""
+    close = difflib.get_close_matches(str(location[-1]), list(model.model_fields), n=1, cutoff=0.5)
+    return f" (did you mean '{'.'.join(map(str, location[:-1] + (close[0],)))}'?)" if close else ""

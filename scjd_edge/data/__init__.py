@@ -1,0 +1,1 @@
+"""Data layer: skeleton, cameras, file formats, BVH, synthetic motion and training windows."""
