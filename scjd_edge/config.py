@@ -38,7 +38,11 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _disjoint_splits(self) -> DataConfig:
-        splits = {"train": self.train_subjects, "val": self.val_subjects, "test": self.test_subjects}
+        splits = {
+            "train": self.train_subjects,
+            "val": self.val_subjects,
+            "test": self.test_subjects,
+        }
         names = list(splits)
         for i, first in enumerate(names):
             for second in names[i + 1 :]:
