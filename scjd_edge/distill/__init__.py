@@ -1,0 +1,1 @@
+"""SCJD distillation: sparse frame sampling, the distillation losses and the distill task."""

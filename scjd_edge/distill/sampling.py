@@ -1,0 +1,249 @@
+"""Sparse frame sampling (METHOD.md section 1) and the one pre/post-processing of a model.
+
+A model sees N frames picked from a window of T frames of 2D keypoints. Every picked frame
+keeps its true signed offset from the window's centre frame (index T // 2). The functions
+here are the only place where that choice is made: training, evaluation, export, infer and
+bench all call `prepare_model_inputs` and `centre_output` with the checkpoint's deployment
+contract, so the deployed pre-processing is exactly the one the model was trained with.
+
+Modes:
+- `full`: all T frames (teachers).
+- `uniform`: stride s = (T - 1) / (N - 1) rounded to whole frames, centred on the centre
+  frame, first frame 0 and last frame T - 1 (the whole window is covered).
+- `motion`: frames evenly spaced in cumulative 2D motion (the arc length of the pose
+  trajectory), centre frame always kept; fast motion gets denser samples.
+- `central`: the N contiguous frames around the centre frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from scjd_edge.data.skeleton import JOINT_LAYOUT
+from scjd_edge.errors import ConfigError, DataError
+
+SAMPLING_MODES = ("full", "uniform", "motion", "central")
+STATIC_MODES = ("full", "uniform", "central")
+MOTION_OFFSETS_NOTE = "computed per window"
+NORMALISATION = "x / w * 2 - [1, h / w]"
+
+# Added per frame to the cumulative motion so that it is strictly increasing: a window
+# with no motion at all is then sampled uniformly in time.
+_MOTION_TIME_EPSILON = 1e-6
+
+
+def check_sampling(mode: str, window_frames: int, num_frames: int) -> None:
+    """Raise ConfigError unless `mode` can pick `num_frames` frames from `window_frames`."""
+    if mode not in SAMPLING_MODES:
+        raise ConfigError(f"sampling mode {mode!r} is unknown (expected one of {SAMPLING_MODES})")
+    if window_frames < 1 or window_frames % 2 == 0:
+        raise ConfigError(
+            f"window of {window_frames} frames: the window must have an odd number of frames "
+            "so that it has a centre frame"
+        )
+    if mode == "full":
+        if num_frames != window_frames:
+            raise ConfigError(
+                f"sampling 'full' uses all {window_frames} frames of the window, "
+                f"got input_frames={num_frames}"
+            )
+        return
+    if num_frames < 1 or num_frames % 2 == 0 or num_frames > window_frames:
+        raise ConfigError(
+            f"sampling {mode!r}: input_frames={num_frames} must be odd (so the centre frame is "
+            f"one of them) and at most the window's {window_frames} frames"
+        )
+
+
+def static_offsets(mode: str, window_frames: int, num_frames: int) -> list[int] | None:
+    """The N frame offsets of a mode that does not depend on the input; None for `motion`."""
+    check_sampling(mode, window_frames, num_frames)
+    centre = window_frames // 2
+    if mode == "full":
+        return list(range(-centre, centre + 1))
+    if mode == "central":
+        return list(range(-(num_frames // 2), num_frames // 2 + 1))
+    if mode == "uniform":
+        if num_frames == 1:
+            return [0]
+        stride = (window_frames - 1) / (num_frames - 1)
+        slots = np.arange(num_frames) - (num_frames - 1) / 2
+        # np.round rounds half to even, which is symmetric about zero.
+        return [int(v) for v in np.round(slots * stride)]
+    return None
+
+
+def sample_frames(
+    keypoints_2d: torch.Tensor, mode: str, num_frames: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick N frames of each window.
+
+    keypoints_2d: (B, T, 17, 2) normalised screen coordinates.
+    Returns indices (B, N) long, sorted and unique, in [0, T), always holding the centre
+    frame T // 2; and frame_offsets (B, N) float32 = indices - T // 2.
+    """
+    batch, window_frames = keypoints_2d.shape[:2]
+    offsets = static_offsets(mode, window_frames, num_frames)
+    centre = window_frames // 2
+    if offsets is not None:
+        indices = torch.tensor(offsets, dtype=torch.long, device=keypoints_2d.device) + centre
+        indices = indices.expand(batch, -1).clone()
+    else:
+        indices = _motion_indices(keypoints_2d, num_frames)
+    return indices, (indices - centre).to(torch.float32)
+
+
+def _motion_indices(keypoints_2d: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(B, T, 17, 2) -> (B, N) frame indices evenly spaced in cumulative 2D motion.
+
+    The N targets are split in two runs that meet at the centre frame: slots 0..k* spread
+    evenly over the motion before the centre, slots k*..N-1 over the motion after it, with
+    k* proportional to the share of motion before the centre (so the spacing in motion is
+    as even as the fixed centre allows). Targets are mapped to frames through the inverse
+    of the cumulative motion, then made strictly increasing and kept inside the window.
+    """
+    batch, window_frames = keypoints_2d.shape[:2]
+    centre = window_frames // 2
+    device = keypoints_2d.device
+    if num_frames == 1:
+        return torch.full((batch, 1), centre, dtype=torch.long, device=device)
+
+    step = (keypoints_2d[:, 1:] - keypoints_2d[:, :-1]).detach().float().norm(dim=-1).mean(-1)
+    frames = torch.arange(window_frames, device=device, dtype=torch.float32)
+    motion = torch.cat([step.new_zeros(batch, 1), step.cumsum(dim=1)], dim=1)
+    motion = motion + _MOTION_TIME_EPSILON * frames  # (B, T), strictly increasing
+    total = motion[:, -1:]
+    at_centre = motion[:, centre : centre + 1]
+
+    slots = torch.arange(num_frames, device=device)
+    lowest_centre_slot = max(1, num_frames - 1 - centre)
+    highest_centre_slot = min(num_frames - 2, centre)
+    centre_slot = torch.round(at_centre / total * (num_frames - 1)).long()
+    centre_slot = centre_slot.clamp(lowest_centre_slot, highest_centre_slot)  # (B, 1)
+
+    before = slots.float() / centre_slot.float() * at_centre
+    after_fraction = (slots - centre_slot).float() / (num_frames - 1 - centre_slot).float()
+    after = at_centre + after_fraction * (total - at_centre)
+    targets = torch.where(slots <= centre_slot, before, after)  # (B, N), motion units
+
+    positions = _invert_monotone(motion, targets)  # fractional frames
+    rounded = torch.round(positions).long()
+    # Strictly increasing: a running maximum of (index - slot), shifted back by the slot.
+    increasing = torch.cummax(rounded - slots, dim=1).values + slots
+    lower = torch.where(slots <= centre_slot, slots, centre + slots - centre_slot)
+    upper = torch.where(
+        slots < centre_slot,
+        centre - (centre_slot - slots),
+        window_frames - num_frames + slots,
+    )
+    # lower and upper rise by at least one per slot and meet at the centre slot, so the
+    # clamped indices stay strictly increasing and the centre slot holds the centre frame.
+    return torch.minimum(torch.maximum(increasing, lower), upper)
+
+
+def _invert_monotone(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Fractional positions p with values(p) = targets, by linear interpolation.
+
+    values: (B, T) strictly increasing; targets: (B, N) within [values[:, 0], values[:, -1]].
+    """
+    last = values.shape[1] - 1
+    right = torch.searchsorted(values, targets.contiguous()).clamp(1, last)
+    left = right - 1
+    left_value = values.gather(1, left)
+    right_value = values.gather(1, right)
+    fraction = ((targets - left_value) / (right_value - left_value)).clamp(0.0, 1.0)
+    return left.float() + fraction
+
+
+def deployment_contract(
+    window_frames: int, input_frames: int, sampling: str, output: str = "all"
+) -> dict[str, Any]:
+    """The `deployment` dict of a checkpoint (docs/ARCHITECTURE.md), which export, infer
+    and bench obey through `prepare_model_inputs` and `centre_output`.
+
+    `frame_offsets` lists the N offsets of the static modes; for `motion` it is the string
+    "computed per window" (the offsets depend on each window's 2D motion).
+    """
+    if output not in ("all", "centre"):
+        raise ConfigError(f"deployment output {output!r}: expected 'all' or 'centre'")
+    offsets = static_offsets(sampling, window_frames, input_frames)
+    return {
+        "window_frames": int(window_frames),
+        "input_frames": int(input_frames),
+        "sampling": sampling,
+        "frame_offsets": offsets if offsets is not None else MOTION_OFFSETS_NOTE,
+        "output": output,
+        "joint_layout": JOINT_LAYOUT,
+        "units": "metres",
+        "root_relative": True,
+        "normalisation": NORMALISATION,
+    }
+
+
+def deployment_for_student(window_frames: int, input_frames: int, sampling: str) -> dict:
+    """Contract of a distilled student: N sampled frames of a T-frame window, all N out."""
+    return deployment_contract(window_frames, input_frames, sampling, output="all")
+
+
+def prepare_model_inputs(
+    keypoints_2d_windows: torch.Tensor | np.ndarray, deployment: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's inputs for windows of 2D keypoints, as the deployment contract says.
+
+    keypoints_2d_windows: (B, T, 17, 2) normalised screen coordinates, T = window_frames.
+    Returns model_keypoints_2d (B, N, 17, 2), frame_offsets (B, N) float32 and the picked
+    window indices (B, N) long.
+    """
+    keypoints_2d = torch.as_tensor(keypoints_2d_windows)
+    window_frames = int(deployment["window_frames"])
+    input_frames = int(deployment["input_frames"])
+    if keypoints_2d.ndim != 4 or keypoints_2d.shape[1:] != (window_frames, 17, 2):
+        raise DataError(
+            f"2D keypoint windows of shape {tuple(keypoints_2d.shape)}: the deployment contract "
+            f"expects (B, window_frames={window_frames}, 17, 2)"
+        )
+    recorded = deployment.get("frame_offsets")
+    if deployment["sampling"] in STATIC_MODES and isinstance(recorded, list | tuple):
+        if len(recorded) != input_frames:
+            raise DataError(
+                f"deployment contract: frame_offsets has {len(recorded)} entries, "
+                f"expected input_frames={input_frames}"
+            )
+        check_sampling(deployment["sampling"], window_frames, input_frames)
+        offsets = torch.as_tensor(recorded, dtype=torch.long, device=keypoints_2d.device)
+        indices = (offsets + window_frames // 2).expand(keypoints_2d.shape[0], -1).clone()
+        frame_offsets = offsets.to(torch.float32).expand_as(indices).clone()
+    else:
+        indices, frame_offsets = sample_frames(keypoints_2d, deployment["sampling"], input_frames)
+    return gather_frames(keypoints_2d, indices), frame_offsets, indices
+
+
+def gather_frames(sequence: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """(B, T, ...) -> (B, N, ...): the frames at `indices` (B, N) of each sample."""
+    index = indices.reshape(indices.shape + (1,) * (sequence.ndim - 2))
+    return sequence.gather(1, index.expand(indices.shape + sequence.shape[2:]))
+
+
+def centre_slot(indices: torch.Tensor, window_frames: int) -> torch.Tensor:
+    """(B, N) window indices -> (B,) position of the centre frame among them."""
+    is_centre = indices == window_frames // 2
+    if not bool(is_centre.any(dim=1).all()):
+        raise DataError("sampled frames do not hold the window's centre frame")
+    return is_centre.to(torch.int8).argmax(dim=1)
+
+
+def centre_output(
+    pose_3d_out: torch.Tensor, deployment: dict[str, Any], indices: torch.Tensor
+) -> torch.Tensor:
+    """The centre frame's pose (B, 17, 3) from a model's output.
+
+    pose_3d_out: (B, N, 17, 3) for output "all" (the slot at offset 0 is picked) or
+    (B, 1, 17, 3) for output "centre".
+    """
+    if deployment["output"] == "centre":
+        return pose_3d_out[:, 0]
+    slot = centre_slot(indices, int(deployment["window_frames"])).to(pose_3d_out.device)
+    return pose_3d_out[torch.arange(pose_3d_out.shape[0], device=pose_3d_out.device), slot]
