@@ -1,0 +1,443 @@
+"""The one report writer of the project: rich table, JSON, CSV, markdown and a Pareto plot.
+
+A bench report is a dict with a versioned schema (`schema: "scjd-edge/bench"`,
+`schema_version: 1`), described by the pydantic models below; `validate_report` checks a
+dict read back from JSON. Every numeric column header states its unit; the markdown
+header states the device, the data (flagging SYNTHETIC data), the protocol and the MAC
+convention. Files are written atomically through `scjd_edge.io`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from scjd_edge.errors import DataError
+from scjd_edge.io import atomic_path, write_json, write_text
+
+SCHEMA = "scjd-edge/bench"
+SCHEMA_VERSION = 1
+STATUS_OK = "ok"
+STATUS_BELOW_GATE = "below_gate"
+STATUS_FAILED = "failed"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LatencyStats(_Strict):
+    """`timing.TimingStats` as stored: milliseconds and poses per second."""
+
+    batch: int = Field(ge=1)
+    iterations: int = Field(ge=1)
+    rounds: int = Field(ge=1)
+    timer: str
+    mean_ms: float = Field(ge=0)
+    std_ms: float = Field(ge=0)
+    min_ms: float = Field(ge=0)
+    p50_ms: float = Field(ge=0)
+    p90_ms: float = Field(ge=0)
+    p99_ms: float = Field(ge=0)
+    poses_per_s: float = Field(ge=0)
+    throughput_poses_per_s: float = Field(ge=0)
+    round_mean_ms: list[float]
+
+
+class CostRecord(_Strict):
+    """`flops.ModelCost` as stored (MACs per window of batch 1)."""
+
+    params: int = Field(ge=0)
+    input_frames: int = Field(ge=1)
+    output_frames: int = Field(ge=1)
+    macs_per_window: int = Field(ge=0)
+    macs_per_output_frame: float = Field(ge=0)
+    fvcore_macs_per_window: int = Field(ge=0)
+    fvcore_matmul_macs_per_window: int = Field(ge=0)
+    analytic_macs_per_window: int | None
+    convention: str
+
+
+class BenchRow(_Strict):
+    """One model x backend x precision x batch measurement, or the reason it failed."""
+
+    model: str  # file name
+    path: str
+    kind: str | None  # teacher / student / baseline, from the deployment metadata
+    source: str  # identity of the source model: links ONNX / engine rows to their checkpoint
+    format: Literal["checkpoint", "onnx", "engine"]
+    backend: str  # torch / onnxruntime / tensorrt
+    variant: str  # eager, compile, or the execution provider
+    device: str
+    precision: str  # fp32 / fp16 / int8
+    batch: int = Field(ge=1)
+    status: Literal["ok", "below_gate", "failed"]
+    reason: str | None = None
+    model_latency: LatencyStats | None = None
+    end_to_end_latency: LatencyStats | None = None
+    mpjpe_mm: float | None = None
+    p_mpjpe_mm: float | None = None
+    mpjpe_delta_mm: float | None = None  # vs the torch FP32 row of the same source model
+    file_size_mb: float | None = None
+    cost: CostRecord | None = None
+    cost_note: str | None = None  # why `cost` is missing
+
+
+class DataRecord(_Strict):
+    name: str
+    source: str
+    synthetic: bool
+    split: str
+    subjects: list[str]
+    windows: int = Field(ge=0)  # evaluated windows
+    available_windows: int = Field(ge=0)
+    protocol: str
+
+
+class SettingsRecord(_Strict):
+    backends: list[str] | None
+    batches: list[int]
+    iters: int | None
+    seconds: float | None
+    warmup: int
+    rounds: int
+    threads: int | None
+    eval_windows: int
+    gate_mm: float
+
+
+class BenchReport(_Strict):
+    schema_name: Literal["scjd-edge/bench"] = Field(alias="schema")
+    schema_version: Literal[1]
+    created_utc: str
+    package_version: str
+    device: dict[str, Any]
+    data: DataRecord
+    settings: SettingsRecord
+    conventions: dict[str, str]
+    rows: list[BenchRow]
+    warnings: list[str] = Field(default_factory=list)
+
+
+def validate_report(report: dict, source: str = "<report>") -> dict:
+    """Check a report dict against the schema; DataError names the bad field. Returns it."""
+    if report.get("schema") != SCHEMA:
+        raise DataError(f"{source}: 'schema' is {report.get('schema')!r}, expected {SCHEMA!r}")
+    if report.get("schema_version") != SCHEMA_VERSION:
+        raise DataError(
+            f"{source}: 'schema_version' is {report.get('schema_version')!r}, "
+            f"this version of scjd-edge reads {SCHEMA_VERSION}"
+        )
+    try:
+        BenchReport.model_validate(report)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"'{'.'.join(str(part) for part in item['loc'])}': {item['msg']}"
+            for item in error.errors()
+        )
+        raise DataError(f"{source}: not a valid {SCHEMA} report: {problems}") from None
+    return report
+
+
+def read_report(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: cannot read a bench report: {error}") from None
+    return validate_report(report, source=str(path))
+
+
+# --- columns: (header with unit, value getter, decimals) ------------------------------------
+
+Column = tuple[str, Callable[[dict], Any], int | None]
+
+
+def _latency(key: str, field: str) -> Callable[[dict], Any]:
+    return lambda row: (row.get(key) or {}).get(field)
+
+
+def _cost(field: str, scale: float = 1.0) -> Callable[[dict], Any]:
+    def get(row: dict) -> Any:
+        value = (row.get("cost") or {}).get(field)
+        return None if value is None else value / scale
+
+    return get
+
+
+IDENTITY_COLUMNS: list[Column] = [
+    ("model", lambda row: row["model"], None),
+    ("kind", lambda row: row["kind"], None),
+    ("backend", lambda row: row["backend"], None),
+    ("variant", lambda row: row["variant"], None),
+    ("device", lambda row: row["device"], None),
+    ("precision", lambda row: row["precision"], None),
+    ("batch", lambda row: row["batch"], None),
+    ("status", lambda row: row["status"], None),
+]
+SUMMARY_COLUMNS: list[Column] = [
+    ("model p50 (ms)", _latency("model_latency", "p50_ms"), 3),
+    ("model p99 (ms)", _latency("model_latency", "p99_ms"), 3),
+    ("model poses/s", _latency("model_latency", "poses_per_s"), 0),
+    ("e2e p50 (ms)", _latency("end_to_end_latency", "p50_ms"), 3),
+    ("e2e poses/s", _latency("end_to_end_latency", "poses_per_s"), 0),
+    ("MPJPE (mm)", lambda row: row.get("mpjpe_mm"), 2),
+    ("P-MPJPE (mm)", lambda row: row.get("p_mpjpe_mm"), 2),
+    ("dMPJPE vs torch fp32 (mm)", lambda row: row.get("mpjpe_delta_mm"), 2),
+    ("params (M)", _cost("params", 1e6), 3),
+    ("MACs/window (M)", _cost("macs_per_window", 1e6), 2),
+    ("MACs/out frame (M)", _cost("macs_per_output_frame", 1e6), 2),
+]
+DETAIL_COLUMNS: list[Column] = [
+    *(
+        (f"{label} {stat} ({unit})", _latency(key, field), decimals)
+        for key, label in (("model_latency", "model"), ("end_to_end_latency", "e2e"))
+        for stat, field, unit, decimals in (
+            ("mean", "mean_ms", "ms", 3),
+            ("std", "std_ms", "ms", 3),
+            ("p50", "p50_ms", "ms", 3),
+            ("p90", "p90_ms", "ms", 3),
+            ("p99", "p99_ms", "ms", 3),
+            ("poses/s", "poses_per_s", "poses/s", 1),
+            ("throughput", "throughput_poses_per_s", "poses/s", 1),
+            ("iterations", "iterations", "count", None),
+        )
+    ),
+    ("MPJPE (mm)", lambda row: row.get("mpjpe_mm"), 3),
+    ("P-MPJPE (mm)", lambda row: row.get("p_mpjpe_mm"), 3),
+    ("dMPJPE vs torch fp32 (mm)", lambda row: row.get("mpjpe_delta_mm"), 3),
+    ("params (count)", _cost("params"), None),
+    ("input frames (count)", _cost("input_frames"), None),
+    ("output frames (count)", _cost("output_frames"), None),
+    ("MACs/window (count)", _cost("macs_per_window"), None),
+    ("MACs/out frame (count)", _cost("macs_per_output_frame"), 1),
+    ("FLOPs/window (count, 2xMACs)", _cost("macs_per_window", 0.5), None),
+    ("fvcore MACs/window (count)", _cost("fvcore_macs_per_window"), None),
+    ("analytic MACs/window (count)", _cost("analytic_macs_per_window"), None),
+    ("file size (MB)", lambda row: row.get("file_size_mb"), 3),
+    ("reason", lambda row: row.get("reason") or row.get("cost_note"), None),
+]
+
+
+def _format(value: Any, decimals: int | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and decimals is not None:
+        return f"{value:,.{decimals}f}" if decimals == 0 else f"{value:.{decimals}f}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _cells(row: dict, columns: list[Column]) -> list[str]:
+    return [_format(getter(row), decimals) for _, getter, decimals in columns]
+
+
+# --- terminal ------------------------------------------------------------------------------
+
+
+def render_table(report: dict) -> Table:
+    """The rich table printed by `scjd-edge bench`, one row per measurement."""
+    columns = IDENTITY_COLUMNS + SUMMARY_COLUMNS
+    table = Table(title=_title(report), caption=_caption(report), show_lines=False)
+    for header, _, decimals in columns:
+        table.add_column(header, justify="left" if decimals is None else "right")
+    styles = {STATUS_OK: None, STATUS_BELOW_GATE: "yellow", STATUS_FAILED: "red"}
+    for row in report["rows"]:
+        table.add_row(*_cells(row, columns), style=styles[row["status"]])
+    return table
+
+
+def print_report(report: dict, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(render_table(report))
+    for row in report["rows"]:
+        if row["status"] != STATUS_OK and row.get("reason"):
+            console.print(f"[bold]{_row_name(row)}[/]: {row['status']}: {row['reason']}")
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _title(report: dict) -> str:
+    return f"scjd-edge bench on {report['device'].get('summary', 'unknown device')}"
+
+
+def _caption(report: dict) -> str:
+    return " | ".join([_data_line(report), report["conventions"]["macs"]])
+
+
+def _data_line(report: dict) -> str:
+    data = report["data"]
+    kind = "SYNTHETIC data" if data["synthetic"] else "real data"
+    return (
+        f"{kind}: {data['name']} ({data['source']}), {data['split']} subjects "
+        f"{', '.join(data['subjects'])}, {data['windows']} of {data['available_windows']} windows"
+    )
+
+
+def _row_name(row: dict) -> str:
+    return f"{row['model']} {row['backend']}/{row['variant']} {row['precision']} b{row['batch']}"
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def write_report_json(path: str | Path, report: dict) -> Path:
+    validate_report(report, source=str(path))
+    return write_json(path, report)
+
+
+def write_report_csv(path: str | Path, report: dict) -> Path:
+    columns = IDENTITY_COLUMNS + DETAIL_COLUMNS
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([header for header, _, _ in columns])
+    for row in report["rows"]:
+        writer.writerow(["" if getter(row) is None else getter(row) for _, getter, _ in columns])
+    return write_text(path, buffer.getvalue())
+
+
+def render_markdown(report: dict, extra_sections: str = "") -> str:
+    """Header (device, data, protocol, conventions), the summary table, failures, warnings."""
+    columns = IDENTITY_COLUMNS + SUMMARY_COLUMNS
+    lines = [f"# {_title(report)}", "", *_markdown_header(report), ""]
+    lines.append("| " + " | ".join(header for header, _, _ in columns) + " |")
+    lines.append("|" + "|".join("---" if d is None else "---:" for _, _, d in columns) + "|")
+    lines += ["| " + " | ".join(_cells(row, columns)) + " |" for row in report["rows"]]
+    problems = [row for row in report["rows"] if row["status"] != STATUS_OK]
+    if problems:
+        lines += ["", "## Rows not ok", ""]
+        lines += [f"- `{_row_name(row)}`: {row['status']}: {row.get('reason')}" for row in problems]
+    cost_notes = sorted(
+        {f"`{r['model']}`: {r['cost_note']}" for r in report["rows"] if r.get("cost_note")}
+    )
+    if cost_notes:
+        lines += ["", "## MACs not available", "", *(f"- {note}" for note in cost_notes)]
+    if report.get("warnings"):
+        lines += ["", "## Warnings", "", *(f"- {warning}" for warning in report["warnings"])]
+    if extra_sections:
+        lines += ["", extra_sections.strip()]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_header(report: dict) -> list[str]:
+    settings, conventions, device = report["settings"], report["conventions"], report["device"]
+    versions = device.get("versions", {})
+    stack = ", ".join(f"{name} {versions[name]}" for name in versions if versions[name])
+    data_line = _data_line(report)
+    if report["data"]["synthetic"]:
+        data_line = f"**SYNTHETIC data** ({data_line})"
+    budget = f"{settings['iters']} iterations" if settings["iters"] else ""
+    if settings["seconds"]:
+        budget += (" or " if budget else "") + f"{settings['seconds']} s"
+    return [
+        f"- **Device:** {device.get('summary', 'unknown')}; {stack}",
+        f"- **Data:** {data_line}",
+        f"- **Protocol:** {report['data']['protocol']}",
+        f"- **Timing:** {conventions['timing']}; warm-up {settings['warmup']}, "
+        f"{settings['rounds']} rounds of {budget or 'the default iterations'}, "
+        f"threads {settings['threads'] or 'default'}",
+        f"- **Status:** {conventions['status']}",
+        f"- **MACs:** {conventions['macs']}; {conventions['frames']}",
+        f"- **Created:** {report['created_utc']} (scjd-edge {report['package_version']}, "
+        f"schema {report['schema']} v{report['schema_version']})",
+    ]
+
+
+def write_report_markdown(path: str | Path, report: dict, extra_sections: str = "") -> Path:
+    return write_text(path, render_markdown(report, extra_sections))
+
+
+def write_pareto_plot(
+    path: str | Path, report: dict, batch: int | None = None, latency: str = "model"
+) -> Path:
+    """Latency (x, ms, p50 at `batch`, default the smallest batch) vs MPJPE (y, mm); marker
+    area grows with MACs per window; one colour per backend/precision; the Pareto front
+    (no other point is both faster and more accurate) is drawn as a step line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latency_key = {"model": "model_latency", "e2e": "end_to_end_latency"}[latency]
+    batches = sorted({row["batch"] for row in report["rows"]})
+    batch = batch if batch is not None else (batches[0] if batches else 1)
+    points = [
+        (row[latency_key]["p50_ms"], row["mpjpe_mm"], row)
+        for row in report["rows"]
+        if row["batch"] == batch and row.get(latency_key) and row.get("mpjpe_mm") is not None
+    ]
+    figure, axes = plt.subplots(figsize=(8, 5.5), dpi=120)
+    groups = sorted({f"{row['backend']}/{row['precision']}" for _, _, row in points})
+    colours = plt.get_cmap("tab10")
+    for index, group in enumerate(groups):
+        members = [p for p in points if f"{p[2]['backend']}/{p[2]['precision']}" == group]
+        axes.scatter(
+            [x for x, _, _ in members],
+            [y for _, y, _ in members],
+            s=[_marker_area(row) for _, _, row in members],
+            color=colours(index % 10),
+            alpha=0.7,
+            edgecolors="black",
+            label=group,
+        )
+    for x, y, row in points:
+        axes.annotate(row["model"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    front = _pareto_front([(x, y) for x, y, _ in points])
+    if len(front) > 1:
+        axes.step(*zip(*front, strict=True), where="post", color="grey", lw=1, ls="--")
+    if points and max(x for x, _, _ in points) > 20 * min(x for x, _, _ in points):
+        axes.set_xscale("log")
+    axes.set_xlabel(f"{latency} latency p50 at batch {batch} (ms)")
+    axes.set_ylabel("MPJPE (mm)")
+    title = f"{_data_line(report)}\n{report['device'].get('summary', '')}"
+    axes.set_title(title, fontsize=8)
+    if groups:
+        legend = axes.legend(title="backend/precision (marker area ~ MACs/window)", fontsize=7)
+        legend.get_title().set_fontsize(7)
+        for handle in legend.legend_handles:
+            handle.set_sizes([40])
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def _marker_area(row: dict) -> float:
+    macs = (row.get("cost") or {}).get("macs_per_window")
+    if not macs:
+        return 40.0
+    return 20.0 + 40.0 * math.sqrt(macs / 1e6)
+
+
+def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    front, best = [], math.inf
+    for x, y in sorted(points):
+        if y < best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def write_all(
+    report: dict, out_dir: str | Path, stem: str = "bench", extra_markdown: str = ""
+) -> dict:
+    """JSON, CSV, markdown and Pareto PNG of `report` in `out_dir`; returns {kind: path}."""
+    out_dir = Path(out_dir)
+    return {
+        "json": write_report_json(out_dir / f"{stem}.json", report),
+        "csv": write_report_csv(out_dir / f"{stem}.csv", report),
+        "markdown": write_report_markdown(out_dir / f"{stem}.md", report, extra_markdown),
+        "png": write_pareto_plot(out_dir / f"{stem}.png", report),
+    }

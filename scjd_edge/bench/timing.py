@@ -1,0 +1,148 @@
+"""Latency measurement: warm-up, timed iterations in repeated rounds, percentile statistics.
+
+CPU work is timed with `time.perf_counter` around each call. Work queued on a CUDA device
+is timed with CUDA events recorded around each call and read after one synchronisation at
+the end of the round, so the figures are device time, not launch time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+DEFAULT_ITERS = 50
+MIN_ITERS_PER_ROUND = 5
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Latency of one call processing `batch` windows, over every timed iteration.
+
+    All latencies in milliseconds. `poses_per_s` = batch / mean latency (one pose = the
+    centre-frame 3D pose of one window); `throughput_poses_per_s` = all poses processed /
+    wall-clock seconds of the timed loops (includes the loop's own overhead).
+    """
+
+    batch: int
+    iterations: int
+    rounds: int
+    timer: str  # "perf_counter" or "cuda_events"
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    poses_per_s: float
+    throughput_poses_per_s: float
+    round_mean_ms: tuple[float, ...]
+
+    def as_dict(self) -> dict:
+        stats = asdict(self)
+        stats["round_mean_ms"] = list(self.round_mean_ms)
+        return stats
+
+
+def measure_latency(
+    run: Callable[[], object],
+    batch: int,
+    warmup: int = 10,
+    iters: int | None = None,
+    seconds: float | None = None,
+    rounds: int = 3,
+    device: str = "cpu",
+) -> TimingStats:
+    """Time `run()` (one call = one batch of `batch` windows).
+
+    Each round runs `iters` iterations, or as many as fit in `seconds` (at least
+    MIN_ITERS_PER_ROUND); with both, whichever limit comes first ends the round; with
+    neither, DEFAULT_ITERS. `warmup` untimed calls precede the first round.
+    """
+    if batch < 1 or rounds < 1 or warmup < 0:
+        raise ValueError(f"batch ({batch}) and rounds ({rounds}) must be >= 1, warmup >= 0")
+    if iters is not None and iters < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
+    if seconds is not None and seconds <= 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    if iters is None and seconds is None:
+        iters = DEFAULT_ITERS
+    use_cuda_events = device.startswith("cuda") and torch.cuda.is_available()
+    synchronize = torch.cuda.synchronize if use_cuda_events else _no_op
+
+    for _ in range(warmup):
+        run()
+    synchronize()
+
+    latencies_ms: list[np.ndarray] = []
+    wall_seconds = 0.0
+    for _ in range(rounds):
+        round_start = time.perf_counter()
+        if use_cuda_events:
+            round_ms = _cuda_round(run, iters, seconds)
+        else:
+            round_ms = _cpu_round(run, iters, seconds)
+        wall_seconds += time.perf_counter() - round_start
+        latencies_ms.append(round_ms)
+    return _summarise(latencies_ms, batch, wall_seconds, use_cuda_events)
+
+
+def _cpu_round(run: Callable[[], object], iters: int | None, seconds: float | None) -> np.ndarray:
+    timings = []
+    deadline = None if seconds is None else time.perf_counter() + seconds
+    while _keep_going(len(timings), iters, deadline):
+        start = time.perf_counter()
+        run()
+        timings.append(time.perf_counter() - start)
+    return np.asarray(timings) * 1000.0
+
+
+def _cuda_round(run: Callable[[], object], iters: int | None, seconds: float | None) -> np.ndarray:
+    events = []
+    deadline = None if seconds is None else time.perf_counter() + seconds
+    while _keep_going(len(events), iters, deadline):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        run()
+        end.record()
+        events.append((start, end))
+    torch.cuda.synchronize()
+    return np.asarray([start.elapsed_time(end) for start, end in events])
+
+
+def _keep_going(done: int, iters: int | None, deadline: float | None) -> bool:
+    if iters is not None and done >= iters:
+        return False
+    if deadline is not None and done >= MIN_ITERS_PER_ROUND:
+        return time.perf_counter() < deadline
+    return True
+
+
+def _summarise(
+    latencies_ms: list[np.ndarray], batch: int, wall_seconds: float, cuda_events: bool
+) -> TimingStats:
+    pooled = np.concatenate(latencies_ms)
+    p50, p90, p99 = np.percentile(pooled, [50, 90, 99])
+    mean_ms = float(pooled.mean())
+    return TimingStats(
+        batch=batch,
+        iterations=int(pooled.size),
+        rounds=len(latencies_ms),
+        timer="cuda_events" if cuda_events else "perf_counter",
+        mean_ms=mean_ms,
+        std_ms=float(pooled.std()),
+        min_ms=float(pooled.min()),
+        p50_ms=float(p50),
+        p90_ms=float(p90),
+        p99_ms=float(p99),
+        poses_per_s=batch / (mean_ms / 1000.0),
+        throughput_poses_per_s=batch * pooled.size / wall_seconds,
+        round_mean_ms=tuple(float(r.mean()) for r in latencies_ms),
+    )
+
+
+def _no_op() -> None:
+    return None
