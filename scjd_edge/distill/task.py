@@ -1,0 +1,338 @@
+"""SCJD distillation as a task of the one training engine (`scjd_edge.train.engine.fit`).
+
+The frozen teacher sees the whole window of T frames; the student sees N of them, picked
+by `distill.sampling` through the same `prepare_model_inputs` that export, infer and bench
+use. Per batch the teacher runs once under `torch.no_grad`; the loss is
+
+    L = w_pose L_pose + w_out L_output + w_djed L_DJED + w_ajad L_AJAD + w_tcd L_TCD
+
+(METHOD.md), each term logged by the engine. The student and the DJED projectors are
+trained; the student alone is the deployed model, saved with its deployment contract.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scjd_edge.config import DistillConfig, Recipe
+from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS
+from scjd_edge.distill import losses
+from scjd_edge.distill.sampling import (
+    check_sampling,
+    deployment_for_student,
+    gather_frames,
+    prepare_model_inputs,
+)
+from scjd_edge.errors import CheckpointError, ConfigError
+from scjd_edge.io import sha256_file
+from scjd_edge.models.layers import ModelFeatures
+from scjd_edge.models.registry import create_model
+from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
+from scjd_edge.train.engine import fit, seed_everything
+from scjd_edge.train.evaluate import predict_centre
+
+
+class _Trainable(nn.Module):
+    """Everything the optimiser updates: the student and one DJED projector per pair."""
+
+    def __init__(self, model: nn.Module, projectors: nn.ModuleList) -> None:
+        super().__init__()
+        self.model = model
+        self.projectors = projectors
+
+
+class DistillTask:
+    """The engine's task for `scjd-edge distill` (docs/ARCHITECTURE.md "train/")."""
+
+    kind = "student"
+
+    def __init__(self, recipe: Recipe, teacher_path: str | Path) -> None:
+        if recipe.distill is None:
+            raise ConfigError(f"recipe {recipe.name!r} has no 'distill' section")
+        self.config: DistillConfig = recipe.distill
+        self.teacher_path = Path(teacher_path)
+        teacher, teacher_checkpoint = build_model_from_checkpoint(load_checkpoint(teacher_path))
+        self.teacher_deployment = teacher_checkpoint["deployment"]
+        window_frames = _check_teacher(self.config, teacher, self.teacher_deployment, teacher_path)
+        check_sampling(self.config.sampling, window_frames, self.config.input_frames)
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.teacher_info = {
+            "path": str(self.teacher_path),
+            "sha256": sha256_file(self.teacher_path),
+            "window_frames": window_frames,
+            "model": teacher_checkpoint["recipe"]["model"],
+            "metrics": teacher_checkpoint["metrics"],
+        }
+        # The recipe saved with the student states its real N and T.
+        self.recipe = recipe.model_copy(deep=True)
+        self.recipe.model.frames = self.config.input_frames
+        self.recipe.distill.window_frames = window_frames
+        seed_everything(recipe.seed)  # the student's initial weights come from the seed
+        self.model = create_model(self.recipe.model)
+        if not getattr(self.model, "predicts_all_frames", False):
+            raise ConfigError(
+                f"model.name={recipe.model.name!r} predicts only its centre frame; SCJD "
+                "distills a seq2seq student (model.name: ste)"
+            )
+        self.deployment = deployment_for_student(
+            window_frames, self.config.input_frames, self.config.sampling
+        )
+        self.needs_features = self.config.djed_weight > 0 or self.config.ajad_weight > 0
+        self.needs_teacher = self.needs_features or (
+            self.config.output_weight > 0 or self.config.tcd_weight > 0
+        )
+        self.trainable = _Trainable(self.model, self._make_projectors())
+        self.test_flip = recipe.train.test_flip
+
+    def _make_projectors(self) -> nn.ModuleList:
+        """Linear C_s -> C_t per DJED pair (none without DJED), after checking the DJED and
+        AJAD pairs against the features of one probe forward of each model."""
+        if not self.needs_features:
+            return nn.ModuleList()
+        teacher_features = _probe_features(self.teacher, self.deployment["window_frames"])
+        student_features = _probe_features(self.model, self.config.input_frames)
+        _check_features(self.config, teacher_features, student_features, self.teacher_path)
+        if self.config.djed_weight == 0:
+            return nn.ModuleList()
+        return nn.ModuleList(
+            nn.Linear(
+                student_features.joint_embeddings[student_block].shape[-1],
+                teacher_features.joint_embeddings[teacher_block].shape[-1],
+            )
+            for teacher_block, student_block in self.config.djed.pairs
+        )
+
+    def to(self, device: torch.device) -> None:
+        self.trainable.to(device)
+        self.teacher.to(device)
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """Saved under the checkpoint's "task" key: which teacher the student learned from."""
+        return {"teacher": self.teacher_info}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and each weighted term's raw value, for one batch of T-frame windows."""
+        keypoints_2d, pose_3d = batch["keypoints_2d"], batch["pose_3d"]
+        model_keypoints_2d, frame_offsets, indices = prepare_model_inputs(
+            keypoints_2d, self.deployment
+        )
+        student = self.model(model_keypoints_2d, frame_offsets, return_features=self.needs_features)
+        student_pose_3d, student_features = student if self.needs_features else (student, None)
+        terms = {"pose": losses.pose_loss(student_pose_3d, gather_frames(pose_3d, indices))}
+        if self.needs_teacher:
+            with torch.no_grad():
+                teacher = self.teacher(
+                    keypoints_2d, batch["frame_offsets"], return_features=self.needs_features
+                )
+            teacher_pose_3d, teacher_features = teacher if self.needs_features else (teacher, None)
+            terms.update(
+                self._distillation_terms(
+                    student_pose_3d,
+                    student_features,
+                    teacher_pose_3d,
+                    teacher_features,
+                    indices,
+                    frame_offsets,
+                )  # fmt: skip
+            )
+        weights = self._weights()
+        total = sum(weights[name] * value for name, value in terms.items())
+        return total, {name: value.detach() for name, value in terms.items()}
+
+    def _weights(self) -> dict[str, float]:
+        config = self.config
+        return {
+            "pose": config.pose_weight,
+            "output": config.output_weight,
+            "djed": config.djed_weight,
+            "ajad": config.ajad_weight,
+            "tcd": config.tcd_weight,
+        }
+
+    def _distillation_terms(
+        self,
+        student_pose_3d: torch.Tensor,
+        student_features: ModelFeatures | None,
+        teacher_pose_3d: torch.Tensor,
+        teacher_features: ModelFeatures | None,
+        indices: torch.Tensor,
+        frame_offsets: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        config = self.config
+        terms = {}
+        if config.output_weight > 0:
+            terms["output"] = losses.output_distillation_loss(
+                student_pose_3d, teacher_pose_3d, indices
+            )
+        if config.djed_weight > 0:
+            terms["djed"] = self._djed(student_features, teacher_features, indices)
+        if config.ajad_weight > 0:
+            terms["ajad"] = torch.stack(
+                [
+                    losses.ajad_loss(
+                        student_features.spatial_attention[student_block],
+                        teacher_features.spatial_attention[teacher_block],
+                        indices,
+                        config.ajad.hops,
+                    )
+                    for teacher_block, student_block in config.ajad.pairs
+                ]
+            ).mean()
+        if config.tcd_weight > 0:
+            terms["tcd"] = losses.tcd_loss(
+                student_pose_3d, teacher_pose_3d, frame_offsets, config.tcd.velocity_weight
+            )
+        return terms
+
+    def _djed(
+        self, student_features: ModelFeatures, teacher_features: ModelFeatures, indices
+    ) -> torch.Tensor:
+        config = self.config.djed
+        pair_losses = []
+        for projector, (teacher_block, student_block) in zip(
+            self.trainable.projectors, config.pairs, strict=True
+        ):
+            teacher_embeddings = teacher_features.joint_embeddings[teacher_block]
+            if config.context == "attention":
+                temporal_attention = teacher_features.temporal_attention[teacher_block]
+                context = losses.attention_context(teacher_embeddings, temporal_attention, indices)
+            else:
+                context = losses.similarity_context(teacher_embeddings, indices)
+            student_embeddings = student_features.joint_embeddings[student_block]
+            pair_losses.append(
+                losses.djed_loss(student_embeddings, context, projector, config.temperature)
+            )
+        return torch.stack(pair_losses).mean()
+
+    def predict_centre(
+        self, keypoints_2d_windows: torch.Tensor, model: nn.Module | None = None
+    ) -> torch.Tensor:
+        """(B, T, 17, 2) windows -> (B, 17, 3) centre-frame pose, metres (flip-averaged
+        when train.test_flip); `model` replaces the student (the engine passes its EMA)."""
+        return predict_centre(
+            self.model if model is None else model,
+            keypoints_2d_windows,
+            self.deployment,
+            test_flip=self.test_flip,
+        )
+
+
+def _check_teacher(
+    config: DistillConfig, teacher: nn.Module, deployment: dict[str, Any], path: str | Path
+) -> int:
+    """The teacher's window T, after checking that the teacher fits this distillation."""
+    if deployment.get("joint_layout") != JOINT_LAYOUT:
+        raise CheckpointError(
+            f"{path}: teacher joint layout {deployment.get('joint_layout')!r}; SCJD needs "
+            f"{JOINT_LAYOUT!r}"
+        )
+    window_frames = int(deployment["window_frames"])
+    if deployment["sampling"] != "full" or deployment["output"] != "all":
+        raise CheckpointError(
+            f"{path}: the teacher must read all {window_frames} frames of its window and "
+            f"predict all of them (deployment sampling 'full', output 'all'); this checkpoint "
+            f"has sampling {deployment['sampling']!r}, output {deployment['output']!r}"
+        )
+    if not getattr(teacher, "predicts_all_frames", False):
+        raise CheckpointError(f"{path}: the teacher model does not predict all frames")
+    if config.window_frames is not None and config.window_frames != window_frames:
+        raise CheckpointError(
+            f"{path}: teacher window of {window_frames} frames, but the recipe's "
+            f"distill.window_frames is {config.window_frames}; use a teacher trained with "
+            f"model.frames={config.window_frames} or change distill.window_frames"
+        )
+    if config.input_frames > window_frames:
+        raise ConfigError(
+            f"distill.input_frames={config.input_frames} exceeds the teacher's window of "
+            f"{window_frames} frames ({path})"
+        )
+    return window_frames
+
+
+def _probe_features(model: nn.Module, frames: int) -> ModelFeatures:
+    """The features of one dummy window: how many blocks a model has and how wide they are."""
+    device = next(model.parameters()).device
+    keypoints_2d = torch.zeros(1, frames, NUM_JOINTS, 2, device=device)
+    frame_offsets = (torch.arange(frames, device=device) - frames // 2).float().unsqueeze(0)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        _, features = model(keypoints_2d, frame_offsets, return_features=True)
+    model.train(was_training)
+    return features
+
+
+def _check_features(
+    config: DistillConfig,
+    teacher_features: ModelFeatures,
+    student_features: ModelFeatures,
+    teacher_path: str | Path,
+) -> None:
+    """ConfigError unless every DJED/AJAD pair names blocks both models expose."""
+    checks = []
+    if config.djed_weight > 0:
+        checks.append(("distill.djed.pairs", config.djed.pairs, "joint_embeddings"))
+    if config.ajad_weight > 0:
+        checks.append(("distill.ajad.pairs", config.ajad.pairs, "spatial_attention"))
+    for key, pairs, feature in checks:
+        if not pairs:
+            raise ConfigError(f"{key} is empty: list (teacher_block, student_block) pairs")
+        teacher_blocks = len(getattr(teacher_features, feature))
+        student_blocks = len(getattr(student_features, feature))
+        for teacher_block, student_block in pairs:
+            if not -teacher_blocks <= teacher_block < teacher_blocks:
+                raise ConfigError(
+                    f"{key}: teacher block {teacher_block} does not exist; the teacher "
+                    f"({teacher_path}) has {teacher_blocks} blocks with {feature}"
+                )
+            if not -student_blocks <= student_block < student_blocks:
+                raise ConfigError(
+                    f"{key}: student block {student_block} does not exist; the student "
+                    f"(model.depth) has {student_blocks} blocks with {feature}"
+                )
+    if (
+        config.djed_weight > 0
+        and config.djed.context == "attention"
+        and not getattr(teacher_features, "temporal_attention", None)
+    ):
+        raise ConfigError(
+            "distill.djed.context='attention': the teacher model does not expose its "
+            f"temporal attention ({teacher_path}); use distill.djed.context=similarity"
+        )
+
+
+def distill(
+    recipe: Recipe,
+    teacher_path: str | Path,
+    out_dir: str | Path,
+    resume: bool = False,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """`scjd-edge distill`: train the recipe's student from the teacher checkpoint.
+
+    Returns the engine's summary (best/last checkpoint, validation MPJPE in mm, steps,
+    wall time) plus the teacher's path and window.
+    """
+    task = DistillTask(recipe, teacher_path)
+    if resume:
+        _check_same_teacher(Path(out_dir) / "last.pt", task.teacher_info)
+    summary = fit(task.recipe, out_dir, task, resume=resume, device=device)
+    summary["teacher"] = {key: task.teacher_info[key] for key in ("path", "window_frames")}
+    summary["deployment"] = task.deployment
+    return summary
+
+
+def _check_same_teacher(last_path: Path, teacher_info: dict[str, Any]) -> None:
+    """Resuming must keep the teacher: a different file would change what a step computes."""
+    if not last_path.is_file():
+        return  # the engine reports the missing last.pt
+    previous = load_checkpoint(last_path).get("task", {}).get("teacher", {})
+    if previous.get("sha256") not in (None, teacher_info["sha256"]):
+        raise CheckpointError(
+            f"--resume: {last_path} was distilled from the teacher {previous.get('path')!r} "
+            f"(sha256 {previous['sha256'][:12]}...), not from {teacher_info['path']!r}"
+        )
