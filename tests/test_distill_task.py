@@ -1,0 +1,194 @@
+"""DistillTask: teacher checks, gradient flow, and a short real distillation run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scjd_edge.config import BUILTIN_SYNTHETIC, ModelConfig, validate_recipe
+from scjd_edge.distill.task import DistillTask, distill
+from scjd_edge.errors import CheckpointError, ConfigError
+from scjd_edge.models.registry import create_model
+from scjd_edge.train.checkpoint import deployment_contract, load_checkpoint, save_checkpoint
+
+TEACHER_FRAMES = 9
+ALL_TERMS = {"output_weight": 1.0, "djed_weight": 0.5, "ajad_weight": 0.5, "tcd_weight": 1.0}
+
+
+def _save_teacher(path, model_config: ModelConfig, deployment: dict | None = None):
+    """An untrained teacher checkpoint in the one format (enough for the task's checks)."""
+    torch.manual_seed(0)
+    model = create_model(model_config)
+    recipe = validate_recipe({"name": "tiny_teacher", "model": model_config.model_dump()})
+    save_checkpoint(
+        path,
+        {
+            "kind": "teacher",
+            "recipe": recipe.model_dump(mode="json"),
+            "model_state": model.state_dict(),
+            "optimizer_state": {},
+            "scheduler_state": {},
+            "ema_state": None,
+            "rng_state": {},
+            "epoch": 0,
+            "step": 0,
+            "metrics": {},
+            "data": {"name": "synthetic", "source": "test", "synthetic": True},
+            "deployment": deployment or deployment_contract(model_config.frames),
+        },
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run far faster on one thread than on cores shared with other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def teacher_path(tmp_path_factory):
+    config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=2, heads=2)
+    return _save_teacher(tmp_path_factory.mktemp("teacher") / "teacher.pt", config)
+
+
+def _recipe(**distill):
+    return validate_recipe(
+        {
+            "name": "tiny_student",
+            "model": {"dim": 8, "depth": 2, "heads": 2},
+            "train": {"batch_size": 8},
+            "distill": {"input_frames": 3, **distill},
+        }
+    )
+
+
+def _batch(batch: int = 4) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    pose_3d = torch.randn(batch, TEACHER_FRAMES, 17, 3, generator=generator) * 0.2
+    pose_3d = pose_3d - pose_3d[:, :, :1]
+    return {
+        "keypoints_2d": torch.randn(batch, TEACHER_FRAMES, 17, 2, generator=generator).cumsum(1),
+        "pose_3d": pose_3d,
+        "frame_offsets": (torch.arange(TEACHER_FRAMES) - TEACHER_FRAMES // 2)
+        .float()
+        .repeat(batch, 1),
+    }
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "motion", "central"])
+def test_gradients_reach_student_and_projector_never_teacher(teacher_path, sampling):
+    task = DistillTask(_recipe(sampling=sampling, **ALL_TERMS), teacher_path)
+    total, terms = task.loss(_batch())
+    assert set(terms) == {"pose", "output", "djed", "ajad", "tcd"}
+    assert all(float(value) > 0 for value in terms.values())
+    total.backward()
+    student_grads = [p.grad for p in task.model.parameters()]
+    assert all(grad is not None for grad in student_grads)
+    assert sum(float(grad.abs().sum()) for grad in student_grads) > 0
+    assert len(task.trainable.projectors) == 1
+    assert float(task.trainable.projectors[0].weight.grad.abs().sum()) > 0
+    assert all(not p.requires_grad and p.grad is None for p in task.teacher.parameters())
+    assert not task.teacher.training
+    trainable_ids = {id(p) for p in task.trainable.parameters()}
+    assert not trainable_ids & {id(p) for p in task.teacher.parameters()}
+
+
+def test_without_distillation_the_teacher_is_not_run(teacher_path):
+    task = DistillTask(_recipe(), teacher_path)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the teacher ran although no term needs it")
+
+    task.teacher.forward = fail
+    total, terms = task.loss(_batch())
+    assert set(terms) == {"pose"} and len(task.trainable.projectors) == 0
+    assert torch.equal(total, terms["pose"]) or torch.isclose(total, terms["pose"])
+
+
+def test_student_records_its_deployment_contract(teacher_path):
+    task = DistillTask(_recipe(sampling="uniform"), teacher_path)
+    assert task.deployment["window_frames"] == TEACHER_FRAMES
+    assert task.deployment["input_frames"] == 3
+    assert task.deployment["frame_offsets"] == [-4, 0, 4]
+    assert task.deployment["output"] == "all" and task.deployment["joint_layout"] == "h36m17"
+    assert task.recipe.model.frames == 3 and task.recipe.distill.window_frames == TEACHER_FRAMES
+    centre = task.predict_centre(_batch()["keypoints_2d"])
+    assert centre.shape == (4, 17, 3)
+
+
+@pytest.mark.parametrize(
+    ("distill", "error", "match"),
+    [
+        ({"window_frames": 27}, CheckpointError, "distill.window_frames is 27"),
+        ({"input_frames": 11}, ConfigError, "input_frames=11"),
+        ({"input_frames": 4}, ConfigError, "must be odd"),
+        ({"djed_weight": 1.0, "djed": {"pairs": [[2, -1]]}}, ConfigError, "teacher block 2"),
+        ({"ajad_weight": 1.0, "ajad": {"pairs": [[0, -3]]}}, ConfigError, "student block -3"),
+        ({"djed_weight": 1.0, "djed": {"context": "attention"}}, ConfigError, "temporal attention"),
+    ],
+)
+def test_a_teacher_or_recipe_that_does_not_fit_is_named(teacher_path, distill, error, match):
+    with pytest.raises(error, match=match):
+        DistillTask(_recipe(**distill), teacher_path)
+
+
+def test_foreign_layouts_and_centre_frame_teachers_are_rejected(tmp_path):
+    config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=1, heads=2)
+    coco = {**deployment_contract(TEACHER_FRAMES), "joint_layout": "coco17"}
+    with pytest.raises(CheckpointError, match="joint layout 'coco17'"):
+        DistillTask(_recipe(), _save_teacher(tmp_path / "coco.pt", config, coco))
+    baseline = ModelConfig(name="poseformerv2", frames=TEACHER_FRAMES, dim=16, depth=1, heads=2)
+    centre_only = deployment_contract(TEACHER_FRAMES, output="centre")
+    with pytest.raises(CheckpointError, match="output 'centre'"):
+        DistillTask(_recipe(), _save_teacher(tmp_path / "pf.pt", baseline, centre_only))
+
+
+def test_a_seq2seq_student_is_required(teacher_path):
+    recipe = _recipe()
+    recipe.model.name = "poseformerv2"
+    with pytest.raises(ConfigError, match="seq2seq student"):
+        DistillTask(recipe, teacher_path)
+
+
+@pytest.mark.slow
+def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path):
+    from scjd_edge.train.tasks import train_teacher
+
+    data = {"path": BUILTIN_SYNTHETIC, "train_stride": 8}
+    train = {"epochs": 1, "batch_size": 16, "warmup_steps": 2, "log_every": 1, "test_flip": False}
+    teacher_recipe = validate_recipe(
+        {
+            "name": "tiny_teacher",
+            "data": data,
+            "model": {"frames": TEACHER_FRAMES, "dim": 16, "depth": 2, "heads": 2},
+            "train": {**train, "max_steps": 20, "val_max_windows": 64},
+        }
+    )
+    train_teacher(teacher_recipe, tmp_path / "teacher")
+    student_recipe = validate_recipe(
+        {
+            "name": "tiny_student",
+            "data": data,
+            "model": {"dim": 8, "depth": 2, "heads": 2},
+            "train": {**train, "max_steps": 20, "val_max_windows": 64, "lr": 2e-3},
+            "distill": {"input_frames": 3, **ALL_TERMS},
+        }
+    )
+    summary = distill(student_recipe, tmp_path / "teacher" / "best.pt", tmp_path / "student")
+    log = [
+        json.loads(line) for line in (tmp_path / "student" / "log.jsonl").read_text().splitlines()
+    ]
+    losses = [record["loss"] for record in log if "loss" in record]
+    assert len(losses) == 20
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    assert {"pose", "output", "djed", "ajad", "tcd"} <= set(log[0])
+    student = load_checkpoint(summary["best_checkpoint"])
+    assert student["kind"] == "student" and student["deployment"]["input_frames"] == 3
+    assert student["task"]["teacher"]["window_frames"] == TEACHER_FRAMES
+    assert summary["best_val_mpjpe_mm"] < 1e4
