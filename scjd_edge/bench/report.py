@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -105,6 +106,7 @@ class DataRecord(_Strict):
 
 class SettingsRecord(_Strict):
     backends: list[str] | None
+    devices: list[str] | None = None
     batches: list[int]
     iters: int | None
     seconds: float | None
@@ -166,10 +168,10 @@ def _latency(key: str, field: str) -> Callable[[dict], Any]:
     return lambda row: (row.get(key) or {}).get(field)
 
 
-def _cost(field: str, scale: float = 1.0) -> Callable[[dict], Any]:
+def _cost(field: str, scale: float | None = None) -> Callable[[dict], Any]:
     def get(row: dict) -> Any:
         value = (row.get("cost") or {}).get(field)
-        return None if value is None else value / scale
+        return value if value is None or scale is None else value / scale
 
     return get
 
@@ -197,6 +199,25 @@ SUMMARY_COLUMNS: list[Column] = [
     ("MACs/window (M)", _cost("macs_per_window", 1e6), 2),
     ("MACs/out frame (M)", _cost("macs_per_output_frame", 1e6), 2),
 ]
+# The terminal table: short headers (units still stated) so that it fits ~120 columns.
+TERMINAL_COLUMNS: list[Column] = [
+    ("model", lambda row: row["model"], None),
+    ("backend", lambda row: f"{row['backend']} {row['variant']} {row['device']}", None),
+    ("prec", lambda row: row["precision"], None),
+    ("batch", lambda row: row["batch"], None),
+    ("status", lambda row: row["status"], None),
+    ("p50 (ms)", _latency("model_latency", "p50_ms"), 2),
+    ("p99 (ms)", _latency("model_latency", "p99_ms"), 2),
+    ("poses/s", _latency("model_latency", "poses_per_s"), 0),
+    ("e2e p50 (ms)", _latency("end_to_end_latency", "p50_ms"), 2),
+    ("e2e poses/s", _latency("end_to_end_latency", "poses_per_s"), 0),
+    ("MPJPE (mm)", lambda row: row.get("mpjpe_mm"), 1),
+    ("dMPJPE (mm)", lambda row: row.get("mpjpe_delta_mm"), 2),
+    ("MACs/win (M)", _cost("macs_per_window", 1e6), 1),
+]
+TERMINAL_DROP_ORDER = (
+    "p99 (ms)", "e2e poses/s", "dMPJPE (mm)", "MACs/win (M)", "e2e p50 (ms)", "prec", "status",
+)  # fmt: skip
 DETAIL_COLUMNS: list[Column] = [
     *(
         (f"{label} {stat} ({unit})", _latency(key, field), decimals)
@@ -220,12 +241,16 @@ DETAIL_COLUMNS: list[Column] = [
     ("output frames (count)", _cost("output_frames"), None),
     ("MACs/window (count)", _cost("macs_per_window"), None),
     ("MACs/out frame (count)", _cost("macs_per_output_frame"), 1),
-    ("FLOPs/window (count, 2xMACs)", _cost("macs_per_window", 0.5), None),
+    ("FLOPs/window (count, 2xMACs)", lambda row: _double(_cost("macs_per_window")(row)), None),
     ("fvcore MACs/window (count)", _cost("fvcore_macs_per_window"), None),
     ("analytic MACs/window (count)", _cost("analytic_macs_per_window"), None),
     ("file size (MB)", lambda row: row.get("file_size_mb"), 3),
     ("reason", lambda row: row.get("reason") or row.get("cost_note"), None),
 ]
+
+
+def _double(value: int | None) -> int | None:
+    return None if value is None else 2 * value
 
 
 def _format(value: Any, decimals: int | None) -> str:
@@ -245,21 +270,44 @@ def _cells(row: dict, columns: list[Column]) -> list[str]:
 # --- terminal ------------------------------------------------------------------------------
 
 
-def render_table(report: dict) -> Table:
-    """The rich table printed by `scjd-edge bench`, one row per measurement."""
-    columns = IDENTITY_COLUMNS + SUMMARY_COLUMNS
-    table = Table(title=_title(report), caption=_caption(report), show_lines=False)
-    for header, _, decimals in columns:
-        table.add_column(header, justify="left" if decimals is None else "right")
+def render_table(report: dict, width: int = 200) -> Table:
+    """The rich table printed by `scjd-edge bench`, one row per measurement.
+
+    p50 / p99 / poses/s: the model alone; e2e: pre-processing + model + centre frame.
+    Numbers never wrap; on a terminal narrower than the table, the columns of
+    TERMINAL_DROP_ORDER are left out (the files keep every column).
+    """
+    columns = list(TERMINAL_COLUMNS)
+    cells = [_cells(row, columns) for row in report["rows"]]
+    min_widths = []
+    for i, (header, _, decimals) in enumerate(columns):
+        longest_value = max((len(row[i]) for row in cells), default=1)
+        if decimals is None:
+            longest_value = min(longest_value, 10)  # names fold
+        min_widths.append(max([longest_value] + [len(word) for word in header.split()]))
+    dropped = set()
+    for header in TERMINAL_DROP_ORDER:
+        kept = [w for (h, _, _), w in zip(columns, min_widths, strict=True) if h not in dropped]
+        if sum(w + 3 for w in kept) + 2 <= width:
+            break
+        dropped.add(header)
+    table = Table(title=_title(report), box=box.SIMPLE_HEAD)
+    keep = [i for i, (header, _, _) in enumerate(columns) if header not in dropped]
+    for i in keep:
+        header, _, decimals = columns[i]
+        numeric = decimals is not None
+        justify = "right" if numeric else "left"
+        table.add_column(header, justify=justify, min_width=min_widths[i], overflow="fold")
     styles = {STATUS_OK: None, STATUS_BELOW_GATE: "yellow", STATUS_FAILED: "red"}
-    for row in report["rows"]:
-        table.add_row(*_cells(row, columns), style=styles[row["status"]])
+    for row, row_cells in zip(report["rows"], cells, strict=True):
+        table.add_row(*(row_cells[i] for i in keep), style=styles[row["status"]])
     return table
 
 
 def print_report(report: dict, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(render_table(report))
+    console.print(render_table(report, width=console.width))
+    console.print(_caption(report), highlight=False)
     for row in report["rows"]:
         if row["status"] != STATUS_OK and row.get("reason"):
             console.print(f"[bold]{_row_name(row)}[/]: {row['status']}: {row['reason']}")

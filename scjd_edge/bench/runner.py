@@ -1,0 +1,547 @@
+"""`scjd-edge bench`: every model file x backend x precision x batch, one row each.
+
+For each input (checkpoint, ONNX file, TensorRT engine with its sidecar) the runner picks
+the backends that can run it (torch eager / torch.compile on CPU and CUDA; ONNX Runtime
+with the CPU, CUDA and TensorRT execution providers that are installed; TensorRT), then
+per backend: measures accuracy from that backend's own outputs on the evaluation windows,
+and per batch size times the model alone (`Predictor.run_model` on prepared inputs) and
+end to end (`Predictor.__call__` on raw windows: sampling + model + centre frame).
+A failure is a row with its reason; it never stops the other rows (as `yolo benchmark`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from scjd_edge import __version__
+from scjd_edge.bench.device import device_report
+from scjd_edge.bench.flops import FRAME_CONVENTION, MAC_CONVENTION, ModelCost, model_cost
+from scjd_edge.bench.report import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    STATUS_BELOW_GATE,
+    STATUS_FAILED,
+    STATUS_OK,
+    print_report,
+    write_all,
+)
+from scjd_edge.bench.timing import measure_latency
+from scjd_edge.config import ModelConfig
+from scjd_edge.data.formats import PoseDataset, load_dataset
+from scjd_edge.data.windows import PoseWindows
+from scjd_edge.errors import ConfigError, DataError, ExportError, ScjdError
+from scjd_edge.io import sha256_file
+from scjd_edge.metrics import mpjpe, p_mpjpe
+
+BACKEND_NAMES = ("torch", "torch-compile", "onnxruntime", "tensorrt")
+BACKENDS_OF_FORMAT = {
+    "checkpoint": ("torch", "torch-compile"),
+    "onnx": ("onnxruntime",),
+    "engine": ("tensorrt",),
+}
+FORMAT_OF_SUFFIX = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx"}
+FORMAT_OF_SUFFIX.update({".engine": "engine", ".plan": "engine"})
+# Test subjects of the data sets whose split is fixed (data/README, METHOD.md), used when
+# no checkpoint's recipe names them.
+DEFAULT_TEST_SUBJECTS = {"cmu": ["CMU01"], "h36m": ["S9", "S11"], "synthetic": ["SYN6"]}
+ORT_PROVIDER_CHAINS = {
+    "CPUExecutionProvider": ["CPUExecutionProvider"],
+    "CUDAExecutionProvider": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "TensorrtExecutionProvider": [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ],
+}
+TIMING_CONVENTION = (
+    "model = Predictor.run_model on prepared inputs (the network alone); e2e = "
+    "Predictor.__call__ on raw 2D windows (frame sampling + model + centre frame); latency "
+    "per call of `batch` windows; poses/s = batch / mean latency; CPU timed with "
+    "time.perf_counter, torch on CUDA with CUDA events"
+)
+
+
+@dataclass
+class ModelSource:
+    """What the bench knows about one input file before running it."""
+
+    path: Path
+    format: str  # checkpoint / onnx / engine
+    kind: str | None = None
+    source: str = ""  # sha256 of the source checkpoint
+    precision: str = "fp32"
+    deployment: dict | None = None
+    model_config: ModelConfig | None = None
+    test_subjects: list[str] | None = None
+    cost: ModelCost | None = None
+    cost_note: str | None = None
+    problem: str | None = None  # the file cannot be used at all
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way to run a file: backend, device, and ONNX Runtime providers."""
+
+    backend: str
+    device: str
+    variant: str
+    providers: tuple[str, ...] | None = None
+
+
+@dataclass
+class EvaluationSet:
+    """Evenly spaced test windows per window length T, and their centre-frame truth."""
+
+    dataset: PoseDataset
+    subjects: list[str]
+    windows_wanted: int
+    keypoints_2d: dict[int, np.ndarray] = field(default_factory=dict)  # T -> (W, T, 17, 2)
+    pose_3d_centre: np.ndarray | None = None  # (W, 17, 3) metres, root-relative
+    available_windows: int = 0
+
+    def windows(self, window_frames: int) -> np.ndarray:
+        if window_frames not in self.keypoints_2d:
+            sequences = self.dataset.select(self.subjects, "test")
+            windows = PoseWindows(sequences, frames=window_frames)
+            self.available_windows = len(windows)
+            count = min(self.windows_wanted, len(windows))
+            indices = np.unique(np.linspace(0, len(windows) - 1, count).round().astype(np.int64))
+            batch = windows[torch.from_numpy(indices)]
+            self.keypoints_2d[window_frames] = batch["keypoints_2d"].numpy()
+            # Windows are centred on every frame, so their centres do not depend on T.
+            self.pose_3d_centre = batch["pose_3d"][:, window_frames // 2].numpy()
+        return self.keypoints_2d[window_frames]
+
+
+def run_bench(
+    models: list[Path],
+    data: str,
+    backends: list[str] | None = None,
+    batches: list[int] = (1, 8, 64),
+    iters: int | None = None,
+    seconds: float | None = None,
+    warmup: int = 10,
+    rounds: int = 3,
+    threads: int | None = None,
+    out_dir: Path = Path("runs/bench"),
+    eval_windows: int = 2048,
+    gate_mm: float = 1.0,
+    test_subjects: list[str] | None = None,
+    devices: list[str] | None = None,
+    console: Console | None = None,
+    stem: str = "bench",
+    extra_markdown: Callable[[dict], str] | None = None,
+) -> dict:
+    """Benchmark `models` and write `stem`.json/.csv/.md/.png in `out_dir`; returns the report.
+
+    backends: subset of BACKEND_NAMES (default: all that can run each file here).
+    batches: windows per call; iters / seconds: per timing round (see timing.measure_latency).
+    eval_windows: cap on the evenly spaced test windows that MPJPE is measured on.
+    gate_mm: a row whose MPJPE is more than this worse than the torch FP32 row of the same
+    source model gets status "below_gate". test_subjects: default from the checkpoints'
+    recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
+    (default: both where CUDA exists). extra_markdown(report) -> text appended to the
+    markdown report.
+    """
+    console = console or Console()
+    _check_arguments(models, backends, batches, eval_windows)
+    if threads:
+        torch.set_num_threads(threads)
+    sources = [describe_model_file(Path(path)) for path in models]
+    dataset = load_dataset(data)
+    subjects = test_subjects or _test_subjects(dataset, sources)
+    evaluation = EvaluationSet(dataset, subjects, eval_windows)
+    settings = {
+        "backends": list(backends) if backends else None,
+        "devices": list(devices) if devices else None,
+        "batches": list(batches),
+        "iters": iters,
+        "seconds": seconds,
+        "warmup": warmup,
+        "rounds": rounds,
+        "threads": threads,
+        "eval_windows": eval_windows,
+        "gate_mm": gate_mm,
+    }
+    device = device_report()
+    warnings = list(device["warnings"]) + _load_warning(device)
+    rows = []
+    for source in sources:
+        targets = [t for t in _targets(source, backends) if _on(t, devices)]
+        if not targets and source.problem is None:
+            warnings.append(f"{source.path.name}: none of the requested backends runs it")
+        for target in targets:
+            console.print(f"[dim]bench {source.path.name} on {target.backend}/{target.variant}[/]")
+            rows += _bench_target(source, target, evaluation, settings)
+    _apply_gate(rows, gate_mm)
+    report = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "package_version": __version__,
+        "device": device,
+        "data": _data_record(evaluation, data),
+        "settings": settings,
+        "conventions": {
+            "macs": MAC_CONVENTION,
+            "frames": FRAME_CONVENTION,
+            "timing": TIMING_CONVENTION,
+            "status": f"ok; below_gate = MPJPE more than {gate_mm} mm worse than the torch "
+            "FP32 row of the same source model; failed = the row could not run (reason given)",
+        },
+        "rows": rows,
+        "warnings": warnings,
+    }
+    print_report(report, console)
+    extra = extra_markdown(report) if extra_markdown else ""
+    paths = write_all(report, out_dir, stem=stem, extra_markdown=extra)
+    for path in paths.values():
+        console.print(f"wrote {path}")
+    return report
+
+
+def _check_arguments(models, backends, batches, eval_windows) -> None:
+    if not models:
+        raise ConfigError("bench: no model files given (checkpoints, ONNX files or engines)")
+    unknown = [name for name in backends or [] if name not in BACKEND_NAMES]
+    if unknown:
+        raise ConfigError(f"--backends: unknown {unknown} (expected some of {BACKEND_NAMES})")
+    if not batches or any(batch < 1 for batch in batches):
+        raise ConfigError(f"--batch: batch sizes must be >= 1, got {list(batches)}")
+    if eval_windows < 1:
+        raise ConfigError(f"--eval-windows must be >= 1, got {eval_windows}")
+    for path in models:
+        if Path(path).suffix.lower() not in FORMAT_OF_SUFFIX:
+            raise ConfigError(
+                f"{path}: unknown model file type (expected {', '.join(FORMAT_OF_SUFFIX)})"
+            )
+
+
+# --- model files --------------------------------------------------------------------------
+
+
+def describe_model_file(path: Path) -> ModelSource:
+    """Read a file's metadata (kind, deployment, model config, source identity) and cost.
+
+    A file that cannot be read gives a ModelSource with `problem` set, which becomes
+    failed rows instead of stopping the run.
+    """
+    source = ModelSource(path=path, format=FORMAT_OF_SUFFIX[path.suffix.lower()])
+    try:
+        {"checkpoint": _read_checkpoint, "onnx": _read_onnx, "engine": _read_engine}[source.format](
+            source
+        )
+    except ScjdError as error:
+        source.problem = str(error)
+        return source
+    source.cost, source.cost_note = _cost_of(source)
+    return source
+
+
+def _read_checkpoint(source: ModelSource) -> None:
+    from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
+
+    checkpoint = load_checkpoint(source.path)
+    recipe = recipe_of(checkpoint, source=str(source.path))
+    source.kind = checkpoint["kind"]
+    source.source = sha256_file(source.path)
+    source.deployment = checkpoint["deployment"]
+    source.model_config = recipe.model
+    source.test_subjects = list(recipe.data.test_subjects)
+
+
+def _read_onnx(source: ModelSource, onnx_path: Path | None = None) -> None:
+    from scjd_edge.export.onnx_export import read_deployment, read_metadata
+
+    onnx_path = onnx_path or source.path
+    metadata = read_metadata(onnx_path)
+    source.kind = metadata.get("kind")
+    source.source = metadata.get("source_checkpoint_sha256", f"onnx:{sha256_file(onnx_path)}")
+    source.deployment = read_deployment(onnx_path)
+    if source.format == "onnx":
+        source.precision = metadata.get("precision", "fp32")
+    if "model_config" in metadata:
+        source.model_config = ModelConfig.model_validate(json.loads(metadata["model_config"]))
+
+
+def _read_engine(source: ModelSource) -> None:
+    from scjd_edge.export.tensorrt import read_sidecar
+
+    sidecar = read_sidecar(source.path)
+    source.deployment = sidecar["deployment"]
+    source.precision = sidecar.get("precision", "fp32")
+    onnx_path = source.path.with_name(sidecar.get("onnx", ""))
+    source.source = f"engine:{sha256_file(source.path)}"
+    if sidecar.get("onnx") and onnx_path.is_file():
+        _read_onnx(source, onnx_path)
+
+
+def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
+    if source.model_config is None:
+        where = "the engine's source ONNX (named in its sidecar) is not beside it"
+        if source.format == "onnx":
+            where = "the ONNX metadata has no scjd_edge.model_config"
+        return None, f"n/a: {where}, so the source model cannot be rebuilt to count"
+    frames = int(source.deployment["input_frames"])
+    return _cached_cost(source.model_config.model_dump_json(), frames), None
+
+
+_COST_CACHE: dict[tuple[str, int], ModelCost] = {}
+
+
+def _cached_cost(model_config_json: str, frames: int) -> ModelCost:
+    key = (model_config_json, frames)
+    if key not in _COST_CACHE:
+        _COST_CACHE[key] = model_cost(ModelConfig.model_validate_json(model_config_json), frames)
+    return _COST_CACHE[key]
+
+
+def _targets(source: ModelSource, backends: list[str] | None) -> list[Target]:
+    """Backends that run this file here, as filtered by `backends`."""
+    wanted = [b for b in BACKENDS_OF_FORMAT[source.format] if not backends or b in backends]
+    cuda = torch.cuda.is_available()
+    targets = []
+    for backend in wanted:
+        if backend in ("torch", "torch-compile"):
+            variant = "compile" if backend == "torch-compile" else "eager"
+            targets += [Target(backend, device, variant) for device in ["cpu"] + ["cuda"] * cuda]
+        elif backend == "onnxruntime":
+            targets += _onnxruntime_targets()
+        else:
+            targets.append(Target("tensorrt", "cuda:0", "engine"))
+    return targets
+
+
+def _on(target: Target, devices: list[str] | None) -> bool:
+    return devices is None or target.device.partition(":")[0] in devices
+
+
+def _onnxruntime_targets() -> list[Target]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return [
+        Target(
+            "onnxruntime",
+            "cpu" if chain == ["CPUExecutionProvider"] else "cuda",
+            provider,
+            tuple(chain),
+        )
+        for provider, chain in ORT_PROVIDER_CHAINS.items()
+        if provider in available
+    ]
+
+
+# --- one backend --------------------------------------------------------------------------
+
+
+def _bench_target(
+    source: ModelSource, target: Target, evaluation: EvaluationSet, settings: dict
+) -> list[dict]:
+    """Rows (one per batch) for one file on one backend; failures become failed rows."""
+    base = _base_row(source, target)
+    if source.problem:
+        return [_failed(base, batch, source.problem) for batch in settings["batches"]]
+    try:
+        predictor = _load(source, target, settings["threads"])
+        windows = evaluation.windows(int(source.deployment["window_frames"]))
+        accuracy = _accuracy(predictor, windows, evaluation.pose_3d_centre, settings["batches"])
+    except Exception as error:  # any backend error is this row's failure, not the run's
+        return [_failed(base, batch, _reason(error)) for batch in settings["batches"]]
+    base.update(accuracy, precision=predictor.precision)
+    rows = []
+    for batch in settings["batches"]:
+        try:
+            rows.append(_timed_row(base, predictor, windows, batch, target, settings))
+        except Exception as error:  # e.g. a batch outside an engine's profile
+            rows.append(_failed(base, batch, _reason(error)))
+    return rows
+
+
+def _base_row(source: ModelSource, target: Target) -> dict[str, Any]:
+    size_mb = source.path.stat().st_size / 1e6 if source.path.is_file() else None
+    return {
+        "model": source.path.name,
+        "path": str(source.path),
+        "kind": source.kind,
+        "source": source.source or f"file:{source.path}",
+        "format": source.format,
+        "backend": target.backend,
+        "variant": target.variant,
+        "device": target.device,
+        "precision": source.precision,
+        "status": STATUS_OK,
+        "reason": None,
+        "model_latency": None,
+        "end_to_end_latency": None,
+        "mpjpe_mm": None,
+        "p_mpjpe_mm": None,
+        "mpjpe_delta_mm": None,
+        "file_size_mb": size_mb,
+        "cost": source.cost.as_dict() if source.cost else None,
+        "cost_note": source.cost_note,
+    }
+
+
+def _load(source: ModelSource, target: Target, threads: int | None):
+    from scjd_edge.export.runtime import load_predictor
+
+    predictor = load_predictor(
+        source.path,
+        backend=target.backend,
+        device=target.device,
+        providers=list(target.providers) if target.providers else None,
+        threads=threads,
+    )
+    expected_device = target.variant.removesuffix("ExecutionProvider").lower()
+    if target.backend == "onnxruntime" and predictor.device != expected_device:
+        raise ExportError(
+            f"{source.path}: requested {target.variant}, but ONNX Runtime runs it on "
+            f"{predictor.device} (the provider failed to initialise)"
+        )
+    return predictor
+
+
+def _accuracy(predictor, windows: np.ndarray, truth: np.ndarray, batches: list[int]) -> dict:
+    """MPJPE and P-MPJPE (mm) of the backend's own centre-frame outputs on `windows`.
+
+    Chunks all have the largest requested batch size (the last one padded by repeating
+    windows), so fixed-shape backends see only shapes they are timed with.
+    """
+    chunk = max(batches)
+    predictions = []
+    for start in range(0, len(windows), chunk):
+        part = windows[start : start + chunk]
+        padded = _repeat_to(part, chunk)
+        predictions.append(np.asarray(predictor(padded))[: len(part)])
+    pose_3d = np.concatenate(predictions).astype(np.float64) * 1000.0
+    truth_mm = truth.astype(np.float64) * 1000.0
+    if not np.isfinite(pose_3d).all():
+        raise FloatingPointError("the backend returned non-finite poses")
+    return {
+        "mpjpe_mm": float(mpjpe(pose_3d, truth_mm)),
+        "p_mpjpe_mm": float(p_mpjpe(pose_3d, truth_mm)),
+    }
+
+
+def _timed_row(
+    base: dict, predictor, windows: np.ndarray, batch: int, target: Target, settings: dict
+) -> dict:
+    batch_windows = _repeat_to(windows[:batch], batch)
+    model_keypoints_2d, frame_offsets, _ = predictor.prepare(batch_windows)
+    timer_device = target.device if target.backend.startswith("torch") else "cpu"
+    timing = {
+        "warmup": settings["warmup"],
+        "iters": settings["iters"],
+        "seconds": settings["seconds"],
+        "rounds": settings["rounds"],
+        "device": timer_device,
+    }
+    model_stats = measure_latency(
+        lambda: predictor.run_model(model_keypoints_2d, frame_offsets), batch, **timing
+    )
+    end_to_end_stats = measure_latency(lambda: predictor(batch_windows), batch, **timing)
+    return dict(
+        base,
+        batch=batch,
+        model_latency=model_stats.as_dict(),
+        end_to_end_latency=end_to_end_stats.as_dict(),
+    )
+
+
+def _repeat_to(windows: np.ndarray, count: int) -> np.ndarray:
+    """Exactly `count` windows: `windows` cycled (first `count` if there are more)."""
+    repeats = -(-count // len(windows))
+    return np.concatenate([windows] * repeats)[:count]
+
+
+def _failed(base: dict, batch: int, reason: str) -> dict:
+    return dict(base, batch=batch, status=STATUS_FAILED, reason=reason)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+
+
+def _apply_gate(rows: list[dict], gate_mm: float) -> None:
+    """Delta to the torch FP32 (eager) row of the same source model; below_gate past it."""
+    reference = {}
+    for row in rows:
+        is_reference = (row["backend"], row["variant"], row["precision"]) == (
+            "torch",
+            "eager",
+            "fp32",
+        )
+        if is_reference and row["mpjpe_mm"] is not None:
+            reference.setdefault(row["source"], row["mpjpe_mm"])
+    for row in rows:
+        if row["mpjpe_mm"] is None or row["source"] not in reference:
+            continue
+        baseline = reference[row["source"]]
+        row["mpjpe_delta_mm"] = row["mpjpe_mm"] - baseline
+        if row["status"] == STATUS_OK and row["mpjpe_delta_mm"] > gate_mm:
+            row["status"] = STATUS_BELOW_GATE
+            row["reason"] = (
+                f"MPJPE {row['mpjpe_mm']:.2f} mm is {row['mpjpe_delta_mm']:.2f} mm worse than "
+                f"torch fp32 ({baseline:.2f} mm); gate {gate_mm} mm"
+            )
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def _test_subjects(dataset: PoseDataset, sources: list[ModelSource]) -> list[str]:
+    known = set(dataset.subjects())
+    for source in sources:
+        if source.test_subjects and set(source.test_subjects) <= known:
+            return source.test_subjects
+    default = DEFAULT_TEST_SUBJECTS.get(dataset.name)
+    if default and set(default) <= known:
+        return default
+    raise DataError(
+        f"{dataset.source}: cannot tell the test subjects of this {dataset.name} data (no "
+        f"checkpoint's recipe names subjects it has: {', '.join(sorted(known))}); pass "
+        "test_subjects"
+    )
+
+
+def _data_record(evaluation: EvaluationSet, data: str) -> dict:
+    dataset = evaluation.dataset
+    windows = len(next(iter(evaluation.keypoints_2d.values()), []))
+    return {
+        "name": dataset.name,
+        "source": dataset.source or data,
+        "synthetic": bool(dataset.synthetic),
+        "split": "test",
+        "subjects": evaluation.subjects,
+        "windows": windows,
+        "available_windows": evaluation.available_windows,
+        "protocol": (
+            f"centre frame of {windows} windows evenly spaced over the "
+            f"{evaluation.available_windows} windows (one centred on every frame of every "
+            f"camera view; edges repeat the first/last frame) of test subjects "
+            f"{', '.join(evaluation.subjects)}; {dataset.keypoints} 2D input; MPJPE on "
+            "root-relative poses, P-MPJPE after Procrustes alignment with scale; each "
+            "backend's own outputs"
+        ),
+    }
+
+
+def _load_warning(device: dict) -> list[str]:
+    load, cores = device.get("load_average_1m"), device["cpu"]["available_cores"]
+    if load is not None and cores and load > 0.5 * cores:
+        return [
+            f"load average {load} on {cores} cores when the bench started: other processes "
+            "compete for the CPU, so latencies are pessimistic"
+        ]
+    return []
