@@ -86,6 +86,7 @@ class TrainConfig(_Section):
     val_max_windows: int | None = Field(None, ge=1)  # evenly subsample validation windows
     num_workers: int = Field(0, ge=0)
     log_every: int = Field(10, ge=1)
+    checkpoint_every: int | None = Field(None, ge=1)  # also save last.pt every N steps
 
 
 class DjedConfig(_Section):
@@ -110,6 +111,9 @@ class TcdConfig(_Section):
 
 
 class DistillConfig(_Section):
+    # T: the teacher's window, which the student's frames are sampled from. None takes it
+    # from the teacher checkpoint; a number makes a teacher with another window an error.
+    window_frames: int | None = Field(None, ge=1)
     input_frames: int = Field(9, ge=1)  # N: frames the student sees
     sampling: Literal["uniform", "motion", "central"] = "uniform"
     pose_weight: float = Field(1.0, ge=0)  # ground truth at the student's frames

@@ -1,0 +1,1 @@
+"""Training: the one engine, the checkpoint format, the teacher task and evaluation."""

@@ -1,0 +1,81 @@
+"""Supervised tasks for the engine: the teacher (and a PoseFormerV2-style baseline).
+
+A task holds the model and says how to compute the loss of a batch of windows and how to
+predict a window's centre frame; `train.engine.fit` does everything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scjd_edge.config import Recipe, load_recipe
+from scjd_edge.errors import ConfigError
+from scjd_edge.metrics import mpjpe
+from scjd_edge.train.checkpoint import deployment_contract
+from scjd_edge.train.engine import fit, seed_everything
+from scjd_edge.train.evaluate import predict_centre
+
+
+class TeacherTask:
+    """Supervised training of one model on ground-truth 3D.
+
+    A seq2seq model (`predicts_all_frames`, the STE teacher) is trained with MPJPE over all
+    T frames of the window; a centre-frame model (PoseFormerV2) with MPJPE of the centre
+    frame. Targets are root-relative, in metres.
+    """
+
+    def __init__(self, recipe: Recipe, kind: str = "teacher") -> None:
+        from scjd_edge.models.registry import create_model
+
+        self.kind = kind
+        self.model = create_model(recipe.model)
+        self.trainable = self.model
+        output = "all" if self.model.predicts_all_frames else "centre"
+        self.deployment = deployment_contract(recipe.model.frames, output=output)
+        self.test_flip = recipe.train.test_flip
+
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """batch: keypoints_2d (B, T, 17, 2), frame_offsets (B, T), pose_3d (B, T, 17, 3) m."""
+        pose_3d = self.model(batch["keypoints_2d"], batch["frame_offsets"])  # (B, T_out, 17, 3)
+        target = batch["pose_3d"]
+        if not self.model.predicts_all_frames:
+            centre = target.shape[1] // 2
+            target = target[:, centre : centre + 1]
+        total = mpjpe(pose_3d, target)
+        return total, {"mpjpe": total.detach()}
+
+    def predict_centre(
+        self, keypoints_2d_windows: torch.Tensor, model: nn.Module | None = None
+    ) -> torch.Tensor:
+        """(B, T, 17, 2) windows -> (B, 17, 3) centre-frame poses, flip-averaged if the recipe
+        says so. `model` replaces the live model (the engine passes its EMA copy)."""
+        return predict_centre(
+            model if model is not None else self.model,
+            keypoints_2d_windows,
+            self.deployment,
+            test_flip=self.test_flip,
+        )
+
+
+def train_teacher(
+    recipe: Recipe | str | Path,
+    out_dir: str | Path,
+    resume: bool = False,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train the recipe's model as a teacher; returns the engine's summary."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    if recipe.distill is not None:
+        raise ConfigError(
+            f"recipe {recipe.name!r} has a 'distill' section: train it with `scjd-edge distill`"
+        )
+    seed_everything(recipe.seed)  # the model's initial weights come from the recipe's seed
+    return fit(recipe, out_dir, TeacherTask(recipe), resume=resume, device=device)
