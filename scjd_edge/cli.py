@@ -283,7 +283,7 @@ def infer(
     backend: Annotated[str | None, typer.Option(help="Force a backend (default from file)")] = None,
 ):
     """Lift 2D keypoint tracks from any 2D detector to 3D (root-relative, metres)."""
-    from scjd_edge.infer import run_infer
+    from scjd_edge.infer import render_summary, run_infer
 
     size = None
     if image_size:
@@ -292,7 +292,7 @@ def infer(
         except ValueError:
             raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
         size = (width, height)
-    run_infer(
+    summary = run_infer(
         model=model,
         keypoints=keypoints,
         format=format,
@@ -305,6 +305,8 @@ def infer(
         batch_size=batch_size,
         backend=backend,
     )
+    for line in render_summary(summary):
+        console.print(line, highlight=False)
 
 
 @app.command("quickstart")

@@ -119,11 +119,14 @@ def render_summary(summary: dict[str, Any]) -> list[str]:
         f"{summary['image_size'][0]}x{summary['image_size'][1]}, up to {summary['max_people']} "
         f"people per frame)",
     ]
-    filled = {name: count for name, count in summary["interpolated"].items() if count}
-    if filled:
-        counts = ", ".join(f"{name} {count}" for name, count in filled.items())
-        lines.append(f"interpolated keypoints (frames per joint): {counts}")
-    else:
+    missing = summary["missing_frames"]
+    if missing:
+        lines.append(f"{missing} frames without the person: every joint interpolated")
+    low_score = {n: c - missing for n, c in summary["interpolated"].items() if c > missing}
+    if low_score:
+        counts = ", ".join(f"{name} {count}" for name, count in low_score.items())
+        lines.append(f"interpolated low-score or missing keypoints (frames per joint): {counts}")
+    elif not missing:
         lines.append("interpolated keypoints: none")
     lines.append(
         f"lifting took {summary['seconds']:.2f} s ({summary['poses_per_second']:.0f} poses/s)"
@@ -154,6 +157,7 @@ def _summary(model, predictor, track, stream, seconds, latencies_ms) -> dict[str
         "keypoints": str(track.source),
         "image_size": list(track.image_size),
         "max_people": track.max_people,
+        "missing_frames": track.missing_frames,
         "track_ids": sorted({t for t in track.track_ids if t is not None}),
         "interpolated": track.interpolated_counts,
         "seconds": seconds,

@@ -89,6 +89,7 @@ class KeypointTrack:
     fps: float | None = None
     track_ids: list[int | None] = field(default_factory=list)  # chosen person per frame
     max_people: int = 1
+    missing_frames: int = 0  # frames without the chosen person (every joint filled in)
 
     @property
     def interpolated_counts(self) -> dict[str, int]:
@@ -127,6 +128,7 @@ def load_keypoints(
         fps=detections.fps,
         track_ids=track_ids,
         max_people=max((len(people) for people in detections.people), default=0),
+        missing_frames=int(np.isnan(keypoints).all(axis=(1, 2)).sum()),
     )
 
 
