@@ -29,6 +29,7 @@ import numpy as np
 from scjd_edge.data.camera import (
     Camera,
     h36m_cameras,
+    h36m_subjects_with_cameras,
     normalize_screen_coordinates,
 )
 from scjd_edge.data.skeleton import JOINT_LAYOUT, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
@@ -331,6 +332,14 @@ def _cameras_for(folder: Path, name: str, subjects: list[str]) -> dict[str, list
     if json_path.is_file():
         return _read_cameras_json(json_path, subjects)
     if name == "h36m":
+        known = h36m_subjects_with_cameras()
+        for subject in subjects:
+            if subject not in known:
+                raise DataError(
+                    f"{folder / 'data_3d_h36m.npz'}: key positions_3d[{subject!r}]: no camera "
+                    f"extrinsics ship for this Human3.6M subject (known: {', '.join(known)}); "
+                    f"add {json_path.name} (layout of cameras_cmu.json) to the folder"
+                )
         return {subject: h36m_cameras(subject) for subject in subjects}
     raise DataError(
         f"{json_path}: camera file not found; a {name!r} data folder needs it to move the "
