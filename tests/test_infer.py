@@ -234,7 +234,13 @@ def test_every_supported_file_format_reads_the_same_keypoints(tmp_path):
         ("no_left_knee", {}, r"joint 'left_knee' is missing .* every one of 12 frames"),
         ("normalised", {}, r"look like normalised coordinates"),
         ({"predictions": []}, {}, r"'annotations' \(COCO\), 'instance_info' \(MMPose\)"),
+        ({"frames": [[], []]}, {}, r"no person in any of its 2 frames"),
         ([{"keypoints": [1.0, 2.0, 1.0] * 17}], {}, r"detection 0: no frame id"),
+        (
+            [{"image_id": i, "keypoints": [1.0, 2.0, 1.0] * 17} for i in (5, 397133)],
+            {},
+            r"2 frame ids spread over 397129 frames.*one video",
+        ),
     ],
 )
 def test_bad_inputs_give_clear_errors(tmp_path, content, kwargs, message):

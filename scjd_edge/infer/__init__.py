@@ -93,8 +93,8 @@ def write_poses(path: Path, pose_3d: np.ndarray, track: KeypointTrack) -> Path:
     frames = [
         {
             "frame_id": frame_id,
-            "pose_3d": np.round(pose, 5).tolist(),
-            "keypoints_2d": np.round(points, 2).tolist(),
+            "pose_3d": np.round(pose.astype(np.float64), 5).tolist(),
+            "keypoints_2d": np.round(points.astype(np.float64), 2).tolist(),
             "interpolated": mask.tolist(),
         }
         for frame_id, pose, points, mask in zip(

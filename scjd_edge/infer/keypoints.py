@@ -112,6 +112,9 @@ def load_keypoints(
     detections = read_detections(path)
     size = _resolve_image_size(detections, image_size)
     keypoints, track_ids = select_person(detections, track_id=track_id, min_score=min_score)
+    missing_frames = int(np.isnan(keypoints).all(axis=(1, 2)).sum())
+    if missing_frames == len(keypoints):
+        raise DataError(f"{path}: no person in any of its {len(keypoints)} frames")
     valid = np.isfinite(keypoints).all(axis=-1) & (keypoints[..., 2] >= min_score)
     names = COCO_JOINT_NAMES if layout == "coco" else JOINT_NAMES
     required = coco_joints_used() if layout == "coco" else tuple(range(NUM_JOINTS))
@@ -128,7 +131,7 @@ def load_keypoints(
         fps=detections.fps,
         track_ids=track_ids,
         max_people=max((len(people) for people in detections.people), default=0),
-        missing_frames=int(np.isnan(keypoints).all(axis=(1, 2)).sum()),
+        missing_frames=missing_frames,
     )
 
 
@@ -197,6 +200,12 @@ def _read_coco_results(path: Path, entries: list) -> Detections:
             raise DataError(f"{where}: no frame id; expected one of {', '.join(_FRAME_ID_KEYS)}")
         by_frame.setdefault(frame_id, []).append(_person_from_dict(entry, where))
     frame_ids = _frame_range(list(by_frame))
+    if len(frame_ids) > 2 * len(by_frame):
+        raise DataError(
+            f"{path}: detections on {len(by_frame)} frame ids spread over {len(frame_ids)} "
+            f"frames ({frame_ids[0]}..{frame_ids[-1]}); expected the frames of one video "
+            f"(consecutive ids, at most half of them without a detection)"
+        )
     return Detections(path, frame_ids, [by_frame.get(frame_id, []) for frame_id in frame_ids])
 
 
