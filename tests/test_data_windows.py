@@ -51,6 +51,8 @@ def test_windows_cross_no_sequence_boundary_and_are_root_relative():
     expected_pose = sequences[1].pose_3d[2] - sequences[1].pose_3d[2, :1]
     np.testing.assert_allclose(batch["pose_3d"][1, 3].numpy(), expected_pose, atol=1e-6)
     assert torch.all(batch["pose_3d"][:, :, 0] == 0)
+    assert windows.window_sequence_index.tolist() == [0, 0, 0, 1, 1]
+    assert windows.window_centre_frame.tolist() == [0, 2, 4, 0, 2]
     same = windows[torch.tensor([4])]
     assert torch.equal(same["keypoints_2d"][0], batch["keypoints_2d"][1])
 

@@ -30,7 +30,8 @@ class PoseWindows(Dataset):
     keys without the batch dimension. Frames before a sequence's start or after its end
     repeat its first or last frame. `flip` mirrors half of the windows (x -> -x and
     left/right swapped, in 2D and 3D alike); `noise_px` adds Gaussian noise of that many
-    pixels (converted with each sequence's image width) to the 2D.
+    pixels (converted with each sequence's image width) to the 2D. With `flip` a mirrored
+    copy of every frame is kept in memory, so a flipped window is the same single gather.
     """
 
     def __init__(
@@ -90,6 +91,16 @@ class PoseWindows(Dataset):
 
     def __len__(self) -> int:
         return len(self._window_start)
+
+    @property
+    def window_sequence_index(self) -> torch.Tensor:
+        """(W,) int64: the sequence of every window, without gathering any frames."""
+        return self._window_sequence
+
+    @property
+    def window_centre_frame(self) -> torch.Tensor:
+        """(W,) int64: the centre frame of every window, without gathering any frames."""
+        return self._window_centre
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of this epoch (call before iterating)."""
