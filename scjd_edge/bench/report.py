@@ -89,6 +89,7 @@ class BenchRow(_Strict):
     p_mpjpe_mm: float | None = None
     mpjpe_delta_mm: float | None = None  # vs the torch FP32 row of the same source model
     file_size_mb: float | None = None
+    startup_s: float | None = None  # load the file + first output (incl. compilation)
     cost: CostRecord | None = None
     cost_note: str | None = None  # why `cost` is missing
 
@@ -245,6 +246,7 @@ DETAIL_COLUMNS: list[Column] = [
     ("fvcore MACs/window (count)", _cost("fvcore_macs_per_window"), None),
     ("analytic MACs/window (count)", _cost("analytic_macs_per_window"), None),
     ("file size (MB)", lambda row: row.get("file_size_mb"), 3),
+    ("startup (s)", lambda row: row.get("startup_s"), 2),
     ("reason", lambda row: row.get("reason") or row.get("cost_note"), None),
 ]
 
@@ -283,7 +285,7 @@ def render_table(report: dict, width: int = 200) -> Table:
     for i, (header, _, decimals) in enumerate(columns):
         longest_value = max((len(row[i]) for row in cells), default=1)
         if decimals is None:
-            longest_value = min(longest_value, 10)  # names fold
+            longest_value = min(longest_value, 12)  # names fold
         min_widths.append(max([longest_value] + [len(word) for word in header.split()]))
     dropped = set()
     for header in TERMINAL_DROP_ORDER:
@@ -447,6 +449,7 @@ def write_pareto_plot(
         axes.set_xscale("log")
     axes.set_xlabel(f"{latency} latency p50 at batch {batch} (ms)")
     axes.set_ylabel("MPJPE (mm)")
+    axes.ticklabel_format(axis="y", useOffset=False, style="plain")
     title = f"{_data_line(report)}\n{report['device'].get('summary', '')}"
     axes.set_title(title, fontsize=8)
     if groups:

@@ -1,0 +1,207 @@
+"""CPU deployment benchmark: teacher vs SCJD student vs PoseFormerV2-style baseline.
+
+Each checkpoint is exported (ONNX FP32, FP16 and INT8 QDQ, via
+`scjd_edge.export.exporter.export_checkpoint`) and benchmarked as torch FP32 (eager) and
+ONNX Runtime CPU FP32 / FP16 / INT8 at batch 1 and 64, accuracy measured from each
+backend's own outputs on the test subjects. Writes bench_cpu.{md,json,csv,png} into
+benchmarks/results/ (or --out), the markdown with a goals section computed from the rows:
+
+- the deployed SCJD student (its fastest ONNX Runtime CPU row at batch 1 that passes the
+  accuracy gate) serves >= 10x the poses/s of the teacher on torch eager at batch 1
+  (end to end, i.e. sampling + model + centre frame, on both sides);
+- every deployed row's MPJPE is within 1 mm of its own torch FP32 row.
+
+    python benchmarks/run_all.py --data ../shared/data/cmu \\
+        [--teacher CKPT --student CKPT --baseline CKPT] [--out DIR]
+
+Checkpoints default to the ones benchmarks/ablation.py writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from scjd_edge.bench.runner import run_bench
+from scjd_edge.errors import ScjdError
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results"
+# Where benchmarks/ablation.py leaves its checkpoints (its --out default is runs/ablation).
+ABLATION_DIR = REPO / "runs" / "ablation"
+DEFAULT_CHECKPOINTS = {
+    "teacher": ABLATION_DIR / "teacher" / "best.pt",
+    "student": ABLATION_DIR / "scjd" / "best.pt",
+    "baseline": ABLATION_DIR / "poseformerv2" / "best.pt",
+}
+SPEEDUP_GOAL = 10.0
+ACCURACY_GOAL_MM = 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    console = Console()
+    try:
+        checkpoints = _checkpoints(args)
+        models = list(checkpoints.values())
+        for role, checkpoint in checkpoints.items():
+            models += export_onnx_variants(checkpoint, args.work / "exports" / role, args)
+        run_bench(
+            models=models,
+            data=args.data,
+            backends=args.backends.split(","),
+            batches=[int(b) for b in args.batch.split(",")],
+            iters=args.iters,
+            seconds=args.seconds,
+            warmup=args.warmup,
+            rounds=args.rounds,
+            threads=args.threads,
+            out_dir=args.out,
+            eval_windows=args.eval_windows,
+            gate_mm=ACCURACY_GOAL_MM,
+            devices=["cpu"],
+            console=console,
+            stem="bench_cpu",
+            extra_markdown=goals_markdown,
+        )
+    except ScjdError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 2
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu")
+    for role, default in DEFAULT_CHECKPOINTS.items():
+        parser.add_argument(f"--{role}", type=Path, default=default, help=f"{role} checkpoint")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="report folder")
+    parser.add_argument(
+        "--work", type=Path, default=REPO / "runs" / "bench_cpu", help="folder for the exports"
+    )
+    parser.add_argument("--backends", default="torch,onnxruntime", help="comma list")
+    parser.add_argument("--batch", default="1,64", help="comma list of batch sizes")
+    parser.add_argument("--iters", type=int, default=None, help="timed iterations per round")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time budget per round (s)")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
+    parser.add_argument("--eval-windows", type=int, default=2048)
+    parser.add_argument("--calib-samples", type=int, default=256, help="INT8 calibration windows")
+    return parser.parse_args(argv)
+
+
+def _checkpoints(args: argparse.Namespace) -> dict[str, Path]:
+    checkpoints = {role: getattr(args, role) for role in DEFAULT_CHECKPOINTS}
+    missing = [f"--{role} {path}" for role, path in checkpoints.items() if not path.is_file()]
+    if missing:
+        raise ScjdError(
+            f"checkpoints not found: {'; '.join(missing)} (run benchmarks/ablation.py first, "
+            "or pass --teacher/--student/--baseline)"
+        )
+    return checkpoints
+
+
+def export_onnx_variants(checkpoint: Path, out_dir: Path, args: argparse.Namespace) -> list[Path]:
+    """ONNX FP32, FP16 and INT8 of `checkpoint` (INT8 written even past the exporter's
+    accuracy gate, with force=True, so that the bench measures it instead of skipping it)."""
+    from scjd_edge.export.exporter import export_checkpoint
+
+    manifest = export_checkpoint(
+        checkpoint,
+        out_dir,
+        fp16=True,
+        int8=True,
+        calib_data=args.data,
+        calib_samples=args.calib_samples,
+        max_mpjpe_drop=ACCURACY_GOAL_MM,
+        force=True,
+    )
+    return [
+        out_dir / artifact["file"]
+        for artifact in manifest["artifacts"]
+        if artifact["status"] == "ok" and artifact["format"] == "onnx"
+    ]
+
+
+def goals_markdown(report: dict) -> str:
+    """The goals section: each goal, the numbers it was decided on, and met / not met."""
+    lines = ["## Goals", ""]
+    lines += _speedup_goal(report["rows"])
+    lines += _accuracy_goal(report["rows"])
+    return "\n".join(lines)
+
+
+def _speedup_goal(rows: list[dict]) -> list[str]:
+    teacher = _first(rows, kind="teacher", backend="torch", variant="eager", device="cpu", batch=1)
+    students = [
+        row
+        for row in rows
+        if row["kind"] == "student"
+        and row["backend"] == "onnxruntime"
+        and row["device"] == "cpu"
+        and row["batch"] == 1
+        and row["status"] == "ok"
+    ]
+    goal = f"SCJD student on ONNX Runtime CPU, batch 1, >= {SPEEDUP_GOAL:g}x the teacher's poses/s"
+    if teacher is None or teacher["status"] == "failed" or not students:
+        return [
+            f"- {goal}: **not measured** (a teacher torch row or an ok student ORT row is missing)"
+        ]
+    student = max(students, key=lambda row: row["end_to_end_latency"]["poses_per_s"])
+    speedups = {
+        kind: student[key]["poses_per_s"] / teacher[key]["poses_per_s"]
+        for kind, key in (("end to end", "end_to_end_latency"), ("model only", "model_latency"))
+    }
+    met = speedups["end to end"] >= SPEEDUP_GOAL
+    return [
+        f"- {goal} (end to end): **{'met' if met else 'not met'}**: `{student['model']}` "
+        f"({student['precision']}) {student['end_to_end_latency']['poses_per_s']:.0f} poses/s "
+        f"vs teacher `{teacher['model']}` torch eager "
+        f"{teacher['end_to_end_latency']['poses_per_s']:.0f} poses/s = "
+        f"{speedups['end to end']:.1f}x (model only: {speedups['model only']:.1f}x)"
+    ]
+
+
+def _accuracy_goal(rows: list[dict]) -> list[str]:
+    deployed = [
+        row
+        for row in rows
+        if not (row["backend"] == "torch" and row["precision"] == "fp32")
+        and row["status"] != "failed"
+    ]
+    failed = [row for row in rows if row["status"] == "failed"]
+    goal = f"every deployed row's MPJPE within {ACCURACY_GOAL_MM:g} mm of its torch FP32 row"
+    if not deployed:
+        return [f"- {goal}: **not measured** (no deployed row ran)"]
+    outside = [
+        row
+        for row in deployed
+        if row["mpjpe_delta_mm"] is None or abs(row["mpjpe_delta_mm"]) > ACCURACY_GOAL_MM
+    ]
+    lines = [f"- {goal}: **{'met' if not outside and not failed else 'not met'}**"]
+    seen = set()
+    for row in deployed:
+        key = (row["model"], row["backend"], row["variant"])
+        if key in seen:
+            continue
+        seen.add(key)
+        delta = row["mpjpe_delta_mm"]
+        delta_text = "no torch FP32 row" if delta is None else f"{delta:+.2f} mm"
+        lines.append(
+            f"  - `{row['model']}` {row['backend']} {row['precision']}: MPJPE "
+            f"{row['mpjpe_mm']:.2f} mm ({delta_text})"
+        )
+    lines += [f"  - `{row['model']}` {row['backend']}: failed ({row['reason']})" for row in failed]
+    return lines
+
+
+def _first(rows: list[dict], **match) -> dict | None:
+    return next((row for row in rows if all(row[k] == v for k, v in match.items())), None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""One real bench run: a tiny teacher trained a few steps on CMU, its ONNX and INT8 ONNX."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from scjd_edge.bench.report import STATUS_BELOW_GATE, STATUS_FAILED, STATUS_OK, read_report
+from scjd_edge.bench.runner import _apply_gate, run_bench
+from scjd_edge.config import validate_recipe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_exports(cmu_data_dir, tmp_path_factory) -> dict[str, Path]:
+    from scjd_edge.export.exporter import export_checkpoint
+    from scjd_edge.train.tasks import train_teacher
+
+    work = tmp_path_factory.mktemp("bench_models")
+    recipe = validate_recipe(
+        {
+            "name": "bench-tiny",
+            "data": {
+                "path": str(cmu_data_dir),
+                "train_subjects": ["CMU02", "CMU05", "CMU07"],
+                "val_subjects": ["CMU03", "CMU102"],
+                "test_subjects": ["CMU01"],
+                "train_stride": 16,
+            },
+            "model": {"name": "ste", "frames": 9, "dim": 16, "depth": 1, "heads": 2},
+            "train": {
+                "epochs": 1,
+                "max_steps": 3,
+                "batch_size": 32,
+                "val_max_windows": 32,
+                "warmup_steps": 1,
+            },
+        }  # fmt: skip
+    )
+    summary = train_teacher(recipe, work / "teacher", device="cpu")
+    checkpoint = Path(summary["best_checkpoint"])
+    export_checkpoint(
+        checkpoint, work / "export", int8=True, calib_data=str(cmu_data_dir), calib_samples=32
+    )
+    fake = work / "broken.onnx"
+    fake.write_text("not an onnx model")
+    return {
+        "checkpoint": checkpoint,
+        "onnx": work / "export" / f"{checkpoint.stem}.onnx",
+        "int8": work / "export" / f"{checkpoint.stem}.int8.onnx",
+        "broken": fake,
+    }
+
+
+def test_bench_run_writes_every_output_with_mpjpe_per_row(tiny_exports, cmu_data_dir, tmp_path):
+    console = Console(record=True, width=160)
+    report = run_bench(
+        models=list(tiny_exports.values()),
+        data=str(cmu_data_dir),
+        backends=["torch", "onnxruntime"],
+        batches=[1, 4],
+        iters=5,
+        seconds=None,
+        warmup=1,
+        rounds=2,
+        threads=1,
+        out_dir=tmp_path,
+        eval_windows=48,
+        gate_mm=1.0,
+        console=console,
+    )
+    assert "MPJPE (mm)" in console.export_text()
+    written = read_report(tmp_path / "bench.json")  # validated against the schema
+    assert written["rows"] == report["rows"]
+    assert written["data"]["subjects"] == ["CMU01"] and written["data"]["windows"] == 48
+    assert not written["data"]["synthetic"]
+
+    rows = {(row["model"], row["batch"]): row for row in written["rows"]}
+    names = [tiny_exports[key].name for key in ("checkpoint", "onnx", "int8")]
+    for name in names:
+        for batch in (1, 4):
+            row = rows[(name, batch)]
+            assert row["status"] in (STATUS_OK, STATUS_BELOW_GATE), row["reason"]
+            assert row["mpjpe_mm"] > 0 and row["p_mpjpe_mm"] > 0
+            assert row["mpjpe_delta_mm"] is not None
+            model, end_to_end = row["model_latency"], row["end_to_end_latency"]
+            assert model["iterations"] == 10 and model["p50_ms"] <= model["p99_ms"]
+            assert end_to_end["poses_per_s"] == pytest.approx(batch * 1000 / end_to_end["mean_ms"])
+            assert row["cost"]["macs_per_window"] == row["cost"]["analytic_macs_per_window"] > 0
+    checkpoint_row, onnx_row = rows[(names[0], 1)], rows[(names[1], 1)]
+    assert (checkpoint_row["backend"], checkpoint_row["precision"]) == ("torch", "fp32")
+    assert onnx_row["source"] == checkpoint_row["source"]  # linked through ONNX metadata
+    assert abs(onnx_row["mpjpe_delta_mm"]) < 0.05
+    assert rows[(names[2], 1)]["precision"] == "int8"
+    assert rows[(names[2], 1)]["mpjpe_mm"] != checkpoint_row["mpjpe_mm"]  # measured, not copied
+
+    broken = [row for row in written["rows"] if row["model"] == "broken.onnx"]
+    assert broken and all(row["status"] == STATUS_FAILED and row["reason"] for row in broken)
+
+    with open(tmp_path / "bench.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(written["rows"])
+    assert all(r["MPJPE (mm)"] for r in table if r["status"] != STATUS_FAILED)
+    markdown = (tmp_path / "bench.md").read_text()
+    assert "CMU01" in markdown and "MACs" in markdown and "broken.onnx" in markdown
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gate_marks_rows_worse_than_torch_fp32():
+    def row(backend, variant, precision, mpjpe_mm):
+        return {
+            "source": "abc", "backend": backend, "variant": variant, "precision": precision,
+            "mpjpe_mm": mpjpe_mm, "status": STATUS_OK, "reason": None, "mpjpe_delta_mm": None,
+        }  # fmt: skip
+
+    rows = [
+        row("onnxruntime", "CPU EP", "int8", 52.5),
+        row("torch", "eager", "fp32", 50.0),
+        row("onnxruntime", "CPU EP", "fp16", 50.4),
+    ]
+    _apply_gate(rows, gate_mm=1.0)
+    assert [r["status"] for r in rows] == [STATUS_BELOW_GATE, STATUS_OK, STATUS_OK]
+    assert rows[0]["mpjpe_delta_mm"] == pytest.approx(2.5) and "gate 1.0 mm" in rows[0]["reason"]
+    assert rows[2]["mpjpe_delta_mm"] == pytest.approx(0.4)
