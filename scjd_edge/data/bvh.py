@@ -154,9 +154,6 @@ class _Tokens:
         self._position += 1
         return token
 
-    def peek(self) -> str | None:
-        return self._items[self._position][0] if self._position < len(self._items) else None
-
     def expect(self, word: str) -> None:
         token = self.take(repr(word))
         if token != word:

@@ -65,14 +65,6 @@ class Camera:
         """(..., 3) camera metres -> (..., 2) pixels, with lens distortion."""
         return project_to_2d(points_camera, self)
 
-    def normalized_intrinsics(self) -> np.ndarray:
-        """(9,) VideoPose3D intrinsics: f/w*2 (2), normalised centre (2), k (3), p (2)."""
-        focal = np.asarray(self.focal_length) / self.res_w * 2
-        center = normalize_screen_coordinates(np.asarray(self.center), self.res_w, self.res_h)
-        return np.concatenate(
-            [focal, center, self.radial_distortion, self.tangential_distortion]
-        ).astype(np.float32)
-
     def to_dict(self) -> dict[str, Any]:
         """The `cameras_*.json` entry (CMU layout: translation in metres and millimetres)."""
         entry: dict[str, Any] = {

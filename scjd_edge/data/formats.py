@@ -247,31 +247,9 @@ def _load_videopose3d(file_3d: Path, keypoints: str) -> PoseDataset:
             where_3d = f"positions_3d[{subject!r}][{action!r}]"
             pose_world = _check_pose_3d(pose_world, file_3d, where_3d, reduce_32=name == "h36m")
             views = _views_2d(positions_2d, subject, action, file_2d)
-            subject_cameras = cameras[subject]
-            if len(views) != len(subject_cameras):
-                raise DataError(
-                    f"{file_2d}: key positions_2d[{subject!r}][{action!r}] holds {len(views)} "
-                    f"camera views, expected {len(subject_cameras)} (cameras of {subject})"
-                )
-            for index, (camera, keypoints_px) in enumerate(
-                zip(subject_cameras, views, strict=True)
-            ):
-                where_2d = f"positions_2d[{subject!r}][{action!r}][{index}] (camera {camera.id})"
-                keypoints_px = _check_keypoints_2d(keypoints_px, file_2d, where_2d, len(pose_world))
-                sequences.append(
-                    PoseSequence(
-                        subject=str(subject),
-                        action=str(action),
-                        camera=camera.id,
-                        keypoints_2d=normalize_screen_coordinates(
-                            keypoints_px, camera.res_w, camera.res_h
-                        ).astype(np.float32),
-                        pose_3d=camera.world_to_camera(pose_world).astype(np.float32),
-                        fps=fps,
-                        res_w=camera.res_w,
-                        res_h=camera.res_h,
-                    )
-                )
+            sequences += _camera_sequences(
+                subject, action, pose_world, views, cameras[subject], file_2d, fps
+            )
     if not sequences:
         raise DataError(f"{file_3d}: key positions_3d holds no sequences")
     return PoseDataset(
@@ -282,6 +260,41 @@ def _load_videopose3d(file_3d: Path, keypoints: str) -> PoseDataset:
         keypoints=keypoints,
         metadata=dict(metadata),
     )
+
+
+def _camera_sequences(
+    subject: str,
+    action: str,
+    pose_world: np.ndarray,
+    views: list,
+    cameras: list[Camera],
+    file_2d: Path,
+    fps: float,
+) -> list[PoseSequence]:
+    """One PoseSequence per camera: 3D moved into the camera, 2D checked and normalised."""
+    if len(views) != len(cameras):
+        raise DataError(
+            f"{file_2d}: key positions_2d[{subject!r}][{action!r}] holds {len(views)} "
+            f"camera views, expected {len(cameras)} (cameras of {subject})"
+        )
+    sequences = []
+    for index, (camera, keypoints_px) in enumerate(zip(cameras, views, strict=True)):
+        where = f"positions_2d[{subject!r}][{action!r}][{index}] (camera {camera.id})"
+        keypoints_px = _check_keypoints_2d(keypoints_px, file_2d, where, len(pose_world))
+        keypoints_2d = normalize_screen_coordinates(keypoints_px, camera.res_w, camera.res_h)
+        sequences.append(
+            PoseSequence(
+                subject=str(subject),
+                action=str(action),
+                camera=camera.id,
+                keypoints_2d=keypoints_2d.astype(np.float32),
+                pose_3d=camera.world_to_camera(pose_world).astype(np.float32),
+                fps=fps,
+                res_w=camera.res_w,
+                res_h=camera.res_h,
+            )
+        )
+    return sequences
 
 
 def _read_object(path: Path, key: str) -> Any:
