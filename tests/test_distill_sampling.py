@@ -21,6 +21,17 @@ def _random_walk(batch: int, frames: int, seed: int = 0) -> torch.Tensor:
     return steps.cumsum(dim=1)
 
 
+def _hard_windows(frames: int) -> torch.Tensor:
+    """Bursty motion, and windows still before the centre, after it or at the end."""
+    generator = torch.Generator().manual_seed(1)
+    steps = torch.randn(64, frames, 17, 2, generator=generator)
+    keypoints_2d = (steps * torch.rand(64, frames, 1, 1, generator=generator) ** 6).cumsum(1)
+    keypoints_2d[:8, : frames // 2] = 0
+    keypoints_2d[8:16, frames // 2 :] = keypoints_2d[8:16, frames // 2 : frames // 2 + 1]
+    keypoints_2d[16:24, -5:] = keypoints_2d[16:24, -6:-5]
+    return keypoints_2d
+
+
 def _fast_second_half(frames: int) -> torch.Tensor:
     """One window whose pose is still for the first 3/4 of the window, then moves fast."""
     keypoints_2d = torch.zeros(1, frames, 17, 2)
@@ -33,8 +44,9 @@ def _fast_second_half(frames: int) -> torch.Tensor:
 @pytest.mark.parametrize(("window_frames", "num_frames"), [(81, 9), (27, 27), (243, 27), (9, 3)])
 def test_indices_sorted_unique_inside_and_hold_centre(mode, window_frames, num_frames):
     keypoints_2d = torch.cat([_random_walk(3, window_frames), _fast_second_half(window_frames)])
+    keypoints_2d = torch.cat([keypoints_2d, _hard_windows(window_frames)])
     indices, frame_offsets = sample_frames(keypoints_2d, mode, num_frames)
-    assert indices.shape == frame_offsets.shape == (4, num_frames)
+    assert indices.shape == frame_offsets.shape == (68, num_frames)
     assert indices.dtype == torch.long and frame_offsets.dtype == torch.float32
     assert bool((indices.diff(dim=1) > 0).all())
     assert int(indices.min()) >= 0 and int(indices.max()) <= window_frames - 1
@@ -44,9 +56,9 @@ def test_indices_sorted_unique_inside_and_hold_centre(mode, window_frames, num_f
 
 @pytest.mark.parametrize("mode", ["uniform", "motion"])
 def test_uniform_and_motion_span_the_whole_window(mode):
-    indices, _ = sample_frames(_random_walk(2, 81), mode, 9)
-    assert indices[:, 0].tolist() == [0, 0]
-    assert indices[:, -1].tolist() == [80, 80]
+    indices, _ = sample_frames(torch.cat([_random_walk(2, 81), _hard_windows(81)]), mode, 9)
+    assert indices[:, 0].tolist() == [0] * 66
+    assert indices[:, -1].tolist() == [80] * 66
 
 
 def test_uniform_stride_and_paper_scale():

@@ -111,8 +111,9 @@ def _motion_indices(keypoints_2d: torch.Tensor, num_frames: int) -> torch.Tensor
     if num_frames == 1:
         return torch.full((batch, 1), centre, dtype=torch.long, device=device)
 
-    step = (keypoints_2d[:, 1:] - keypoints_2d[:, :-1]).detach().float().norm(dim=-1).mean(-1)
-    frames = torch.arange(window_frames, device=device, dtype=torch.float32)
+    # float64: the time term must stay resolvable next to the accumulated motion.
+    step = (keypoints_2d[:, 1:] - keypoints_2d[:, :-1]).detach().double().norm(dim=-1).mean(-1)
+    frames = torch.arange(window_frames, device=device, dtype=torch.float64)
     motion = torch.cat([step.new_zeros(batch, 1), step.cumsum(dim=1)], dim=1)
     motion = motion + _MOTION_TIME_EPSILON * frames  # (B, T), strictly increasing
     total = motion[:, -1:]
@@ -124,23 +125,26 @@ def _motion_indices(keypoints_2d: torch.Tensor, num_frames: int) -> torch.Tensor
     centre_slot = torch.round(at_centre / total * (num_frames - 1)).long()
     centre_slot = centre_slot.clamp(lowest_centre_slot, highest_centre_slot)  # (B, 1)
 
-    before = slots.float() / centre_slot.float() * at_centre
-    after_fraction = (slots - centre_slot).float() / (num_frames - 1 - centre_slot).float()
+    before = slots.double() / centre_slot.double() * at_centre
+    after_fraction = (slots - centre_slot).double() / (num_frames - 1 - centre_slot).double()
     after = at_centre + after_fraction * (total - at_centre)
     targets = torch.where(slots <= centre_slot, before, after)  # (B, N), motion units
 
-    positions = _invert_monotone(motion, targets)  # fractional frames
-    rounded = torch.round(positions).long()
+    rounded = torch.round(_invert_monotone(motion, targets)).long()
+    rounded[:, 0], rounded[:, -1] = 0, window_frames - 1  # the whole window is covered
     # Strictly increasing: a running maximum of (index - slot), shifted back by the slot.
     increasing = torch.cummax(rounded - slots, dim=1).values + slots
-    lower = torch.where(slots <= centre_slot, slots, centre + slots - centre_slot)
+    # Slots before the centre slot lie in [slot, centre - (centre_slot - slot)], slots after
+    # it in [centre + (slot - centre_slot), T - N + slot]; both bounds are the centre frame
+    # at the centre slot itself.
+    lower = torch.where(slots < centre_slot, slots, centre + slots - centre_slot)
     upper = torch.where(
-        slots < centre_slot,
+        slots <= centre_slot,
         centre - (centre_slot - slots),
         window_frames - num_frames + slots,
     )
-    # lower and upper rise by at least one per slot and meet at the centre slot, so the
-    # clamped indices stay strictly increasing and the centre slot holds the centre frame.
+    # Both bounds rise by at least one per slot, so the clamped indices stay strictly
+    # increasing.
     return torch.minimum(torch.maximum(increasing, lower), upper)
 
 
@@ -155,7 +159,7 @@ def _invert_monotone(values: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     left_value = values.gather(1, left)
     right_value = values.gather(1, right)
     fraction = ((targets - left_value) / (right_value - left_value)).clamp(0.0, 1.0)
-    return left.float() + fraction
+    return left.to(values.dtype) + fraction
 
 
 def deployment_contract(
