@@ -90,7 +90,7 @@ def _trace(model: torch.nn.Module, sample_inputs: tuple, path: Path, opset: int)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         try:
             torch.onnx.export(
-                _PoseGraph(model),
+                _PoseGraph(model).eval(),  # an eval wrapper: export restores its mode
                 tuple(sample_inputs),
                 str(path),
                 dynamo=False,
