@@ -71,7 +71,7 @@ class CostRecord(_Strict):
 class BenchRow(_Strict):
     """One model x backend x precision x batch measurement, or the reason it failed."""
 
-    model: str  # file name
+    model: str  # file name (with its folder when two inputs share a name)
     path: str
     kind: str | None  # teacher / student / baseline, from the deployment metadata
     source: str  # identity of the source model: links ONNX / engine rows to their checkpoint
@@ -417,6 +417,7 @@ def write_pareto_plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     latency_key = {"model": "model_latency", "e2e": "end_to_end_latency"}[latency]
     batches = sorted({row["batch"] for row in report["rows"]})
@@ -440,13 +441,14 @@ def write_pareto_plot(
             edgecolors="black",
             label=group,
         )
-    for x, y, row in points:
-        axes.annotate(row["model"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    _label_points(axes, points)
+    axes.margins(x=0.08, y=0.15)  # room for stacked labels
     front = _pareto_front([(x, y) for x, y, _ in points])
     if len(front) > 1:
         axes.step(*zip(*front, strict=True), where="post", color="grey", lw=1, ls="--")
     if points and max(x for x, _, _ in points) > 20 * min(x for x, _, _ in points):
         axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     axes.set_xlabel(f"{latency} latency p50 at batch {batch} (ms)")
     axes.set_ylabel("MPJPE (mm)")
     axes.ticklabel_format(axis="y", useOffset=False, style="plain")
@@ -463,6 +465,20 @@ def write_pareto_plot(
         figure.savefig(tmp, format="png")
     plt.close(figure)
     return Path(path)
+
+
+def _label_points(axes, points: list[tuple[float, float, dict]]) -> None:
+    """Label each point with its model and precision; labels of points that nearly
+    coincide are stacked upwards instead of printed over each other."""
+    placed: list[tuple[float, float]] = []
+    span = (max(y for _, y, _ in points) - min(y for _, y, _ in points)) or 1.0
+    for x, y, row in sorted(points, key=lambda point: (point[1], point[0])):
+        near = sum(1 for px, py in placed if abs(py - y) < 0.04 * span and 0.5 < px / x < 2.0)
+        placed.append((x, y))
+        label = f"{row['model']} {row['precision']}"
+        axes.annotate(
+            label, (x, y), textcoords="offset points", xytext=(6, 4 + 9 * near), fontsize=6
+        )
 
 
 def _marker_area(row: dict) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class ModelSource:
 
     path: Path
     format: str  # checkpoint / onnx / engine
+    name: str = ""  # shown in the reports: the file name, with its folder if that is ambiguous
     kind: str | None = None
     source: str = ""  # sha256 of the source checkpoint
     precision: str = "fp32"
@@ -159,6 +161,7 @@ def run_bench(
     if threads:
         torch.set_num_threads(threads)
     sources = [describe_model_file(Path(path)) for path in models]
+    _name_sources(sources)
     dataset = load_dataset(data)
     subjects = test_subjects or _test_subjects(dataset, sources)
     evaluation = EvaluationSet(dataset, subjects, eval_windows)
@@ -180,9 +183,9 @@ def run_bench(
     for source in sources:
         targets = [t for t in _targets(source, backends) if _on(t, devices)]
         if not targets and source.problem is None:
-            warnings.append(f"{source.path.name}: none of the requested backends runs it")
+            warnings.append(f"{source.name}: none of the requested backends runs it")
         for target in targets:
-            console.print(f"[dim]bench {source.path.name} on {target.backend}/{target.variant}[/]")
+            console.print(f"[dim]bench {source.name} on {target.backend} {target.variant}[/]")
             rows += _bench_target(source, target, evaluation, settings)
     _apply_gate(rows, gate_mm)
     report = {
@@ -247,6 +250,16 @@ def describe_model_file(path: Path) -> ModelSource:
         return source
     source.cost, source.cost_note = _cost_of(source)
     return source
+
+
+def _name_sources(sources: list[ModelSource]) -> None:
+    """File names, prefixed with their folder when two inputs share a name (run/best.pt)."""
+    counts = Counter(source.path.name for source in sources)
+    for source in sources:
+        ambiguous = counts[source.path.name] > 1
+        source.name = (
+            f"{source.path.parent.name}/{source.path.name}" if ambiguous else source.path.name
+        )
 
 
 def _read_checkpoint(source: ModelSource) -> None:
@@ -370,7 +383,7 @@ def _bench_target(
 def _base_row(source: ModelSource, target: Target) -> dict[str, Any]:
     size_mb = source.path.stat().st_size / 1e6 if source.path.is_file() else None
     return {
-        "model": source.path.name,
+        "model": source.name or source.path.name,
         "path": str(source.path),
         "kind": source.kind,
         "source": source.source or f"file:{source.path}",
