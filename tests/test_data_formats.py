@@ -191,6 +191,8 @@ def test_unknown_folder_and_keypoints(tmp_path):
     _write_small_set(tmp_path)
     with pytest.raises(DataError, match=r"data_2d_toy_cpn\.npz.*data_2d_toy_gt\.npz"):
         load_dataset(tmp_path, keypoints="cpn")
+    with pytest.raises(DataError, match=r"data_2d_toy_gt\.npz: pass the data folder"):
+        load_dataset(tmp_path / "data_2d_toy_gt.npz")
     (tmp_path / "data_3d_toy.npz").write_bytes(b"not a zip")
     _expect_error(tmp_path, "data_3d_toy.npz", "not a readable npz")
 

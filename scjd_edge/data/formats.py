@@ -114,6 +114,11 @@ def load_dataset(path: str | Path, keypoints: str = "gt") -> PoseDataset:
     if path.is_file():
         if path.name.startswith("data_3d_"):
             return _load_videopose3d(path, keypoints)
+        if path.suffix != ".npz" or path.name.startswith("data_2d_"):
+            raise DataError(
+                f"{path}: pass the data folder, its data_3d_<name>.npz, or an MPI-INF-3DHP npz "
+                f"(2D keypoints and cameras are found beside the 3D file)"
+            )
         return _load_3dhp([path])
     files_3d = sorted(path.glob("data_3d_*.npz"))
     if len(files_3d) > 1:
