@@ -1,0 +1,343 @@
+"""Export on real CMU windows: FP32 parity with torch, FP16 and INT8 ONNX on ONNX Runtime,
+the INT8 accuracy gate, metadata, manifest, predictors and the errors users meet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from typer.testing import CliRunner
+
+from scjd_edge.config import Recipe
+from scjd_edge.data.formats import load_dataset
+from scjd_edge.data.windows import PoseWindows
+from scjd_edge.distill.sampling import deployment_for_student, prepare_model_inputs
+from scjd_edge.errors import CheckpointError, DataError, ExportError
+from scjd_edge.export import quantize
+from scjd_edge.export.exporter import export_checkpoint, load_split_windows
+from scjd_edge.export.onnx_export import check_parity, read_deployment, read_metadata
+from scjd_edge.export.runtime import Predictor, load_predictor, predict_windows
+from scjd_edge.io import sha256_file
+from scjd_edge.metrics import mpjpe
+from scjd_edge.models.registry import create_model
+from scjd_edge.train.checkpoint import load_checkpoint, save_checkpoint
+
+WINDOW_FRAMES, INPUT_FRAMES = 9, 5
+CMU_SPLIT = {
+    "train_subjects": ["CMU02", "CMU05", "CMU07"],
+    "val_subjects": ["CMU03", "CMU102"],
+    "test_subjects": ["CMU01"],
+}
+
+
+def tiny_checkpoint(path, data_dir, steps: int) -> dict:
+    """A small STE student (N=5 of T=9, uniform), trained `steps` Adam steps on CMU train."""
+    torch.manual_seed(0)
+    recipe = Recipe.model_validate(
+        {
+            "name": "tiny-export",
+            "data": {"path": str(data_dir), **CMU_SPLIT},
+            "model": {"name": "ste", "frames": INPUT_FRAMES, "dim": 32, "depth": 1, "heads": 2},
+            "distill": {"input_frames": INPUT_FRAMES, "sampling": "uniform"},
+        }
+    )
+    deployment = deployment_for_student(WINDOW_FRAMES, INPUT_FRAMES, "uniform")
+    model = create_model(recipe.model)
+    if steps:
+        dataset = load_dataset(data_dir)
+        windows = PoseWindows(dataset.select(CMU_SPLIT["train_subjects"], "train"), WINDOW_FRAMES)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(steps):
+            batch = windows[torch.randint(len(windows), (64,), generator=generator)]
+            keypoints_2d, frame_offsets, indices = prepare_model_inputs(
+                batch["keypoints_2d"], deployment
+            )
+            target = batch["pose_3d"].gather(1, indices[..., None, None].expand(-1, -1, 17, 3))
+            loss = (model(keypoints_2d, frame_offsets) - target).norm(dim=-1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    save_checkpoint(
+        path,
+        {
+            "kind": "student",
+            "recipe": recipe.model_dump(),
+            "model_state": model.state_dict(),
+            "optimizer_state": None,
+            "scheduler_state": None,
+            "ema_state": None,
+            "rng_state": None,
+            "epoch": 0,
+            "step": steps,
+            "metrics": {},
+            "data": {"name": "cmu", "source": str(data_dir), "synthetic": False},
+            "deployment": deployment,
+        },
+    )
+    return load_checkpoint(path)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, cmu_data_dir):
+    """A tiny student trained 40 steps on CMU, exported to FP32, FP16 and INT8 ONNX."""
+    folder = tmp_path_factory.mktemp("export")
+    checkpoint_path = folder / "tiny.pt"
+    checkpoint = tiny_checkpoint(checkpoint_path, cmu_data_dir, steps=40)
+    manifest = export_checkpoint(checkpoint_path, folder / "out", fp16=True, int8=True)
+    rows = {row["precision"]: row for row in manifest["artifacts"]}
+    return {
+        "checkpoint_path": checkpoint_path,
+        "checkpoint": checkpoint,
+        "out": folder / "out",
+        "manifest": manifest,
+        "rows": rows,
+        "onnx": {p: folder / "out" / rows[p]["file"] for p in rows},
+    }
+
+
+@pytest.fixture(scope="module")
+def cmu_windows(cmu_data_dir):
+    """Real windows of the CMU splits: {split: (keypoints_2d (B, 9, 17, 2), pose_3d (B, 17, 3))}."""
+    dataset = load_dataset(cmu_data_dir)
+    return {
+        split: load_split_windows(dataset, CMU_SPLIT[f"{split}_subjects"], split, WINDOW_FRAMES, n)
+        for split, n in (("train", 128), ("val", 256), ("test", 256))
+    }
+
+
+def test_every_requested_artifact_is_written_and_listed(exported):
+    manifest = exported["manifest"]
+    assert [row["status"] for row in manifest["artifacts"]] == ["ok", "ok", "ok"]
+    assert [row["precision"] for row in manifest["artifacts"]] == ["fp32", "fp16", "int8"]
+    for row in manifest["artifacts"]:
+        path = exported["out"] / row["file"]
+        assert path.stat().st_size == row["size_bytes"]
+        assert sha256_file(path) == row["sha256"]
+        assert np.isfinite(row["mpjpe_mm"]) and row["mpjpe_mm"] > 0
+    written = json.loads((exported["out"] / "manifest.json").read_text())
+    assert written["artifacts"] == json.loads(json.dumps(manifest["artifacts"]))
+    assert written["checkpoint_sha256"] == sha256_file(exported["checkpoint_path"])
+    assert written["data"]["validation_subjects"] == CMU_SPLIT["val_subjects"]
+
+
+def test_fp32_onnx_equals_torch_on_real_cmu_windows(exported, cmu_windows):
+    parity = exported["rows"]["fp32"]["parity"]
+    assert parity["max_abs_error_mm"] < 0.1
+    assert abs(parity["mpjpe_delta_mm"]) < 0.01
+    # Independently, on the test subjects and at another batch size than the trace's.
+    keypoints_2d, _ = cmu_windows["test"]
+    torch_pose = load_predictor(exported["checkpoint_path"])(keypoints_2d[:37])
+    onnx_pose = load_predictor(exported["onnx"]["fp32"])(keypoints_2d[:37])
+    assert onnx_pose.shape == (37, 17, 3)
+    np.testing.assert_allclose(onnx_pose, torch_pose, atol=1e-5)  # metres: 0.01 mm
+
+
+def test_onnx_graph_and_metadata(exported):
+    path = exported["onnx"]["fp32"]
+    proto = onnx.load(path)
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    inputs = {i.name: i.type.tensor_type for i in proto.graph.input}
+    assert list(inputs) == ["keypoints_2d", "frame_offsets"]
+    assert [d.dim_value for d in inputs["keypoints_2d"].shape.dim[1:]] == [INPUT_FRAMES, 17, 2]
+    assert inputs["keypoints_2d"].shape.dim[0].dim_param  # dynamic batch
+    assert [o.name for o in proto.graph.output] == ["pose_3d"]
+    checkpoint = exported["checkpoint"]
+    assert read_deployment(path) == checkpoint["deployment"]
+    metadata = read_metadata(path)
+    assert metadata["model"] == "ste" and metadata["precision"] == "fp32"
+    assert json.loads(metadata["model_config"]) == checkpoint["recipe"]["model"]
+    assert metadata["source_checkpoint_sha256"] == sha256_file(exported["checkpoint_path"])
+    assert metadata["sampling"] == "uniform" and metadata["joint_layout"] == "h36m17"
+
+
+def test_fp16_onnx_is_half_the_weights_keeps_fragile_ops_fp32_and_stays_accurate(exported):
+    fp32, fp16 = (onnx.load(exported["onnx"][p]) for p in ("fp32", "fp16"))
+
+    def weight_bytes(proto):
+        return sum(numpy_helper.to_array(init).nbytes for init in proto.graph.initializer)
+
+    assert weight_bytes(fp16) / weight_bytes(fp32) < 0.6
+    assert exported["rows"]["fp16"]["size_bytes"] < 0.75 * exported["rows"]["fp32"]["size_bytes"]
+    assert all(i.type.tensor_type.elem_type == TensorProto.FLOAT for i in fp16.graph.input)
+    assert fp16.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    inferred = onnx.shape_inference.infer_shapes(fp16)
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    fragile = [n for n in fp16.graph.node if n.op_type in ("LayerNormalization", "Softmax")]
+    assert fragile and all(types[n.output[0]] == TensorProto.FLOAT for n in fragile)
+    matmuls = [n for n in fp16.graph.node if n.op_type == "MatMul"]
+    assert all(types[n.output[0]] == TensorProto.FLOAT16 for n in matmuls)
+    assert read_metadata(exported["onnx"]["fp16"])["precision"] == "fp16"
+    # Stated tolerance: FP16 within 0.5 mm MPJPE of FP32 on the validation windows.
+    rows = exported["rows"]
+    assert abs(rows["fp16"]["mpjpe_mm"] - rows["fp32"]["mpjpe_mm"]) < 0.5
+
+
+def test_int8_onnx_is_symmetric_qdq_and_within_the_gate(exported, cmu_windows):
+    proto = onnx.load(exported["onnx"]["int8"])
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("QuantizeLinear") > 0 and ops.count("DequantizeLinear") > 0
+    initializers = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    zero_points = [
+        initializers[n.input[2]]
+        for n in proto.graph.node
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2
+    ]
+    assert zero_points and all(z.dtype == np.int8 and not z.any() for z in zero_points)
+    # Only MatMul inputs are quantized: LayerNorm, Softmax, GELU and the residual Adds read
+    # float tensors (a Shape may read a dequantized tensor: it only takes its shape).
+    dequantized = {n.output[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    readers = {n.op_type for n in proto.graph.node if set(n.input) & dequantized}
+    assert "MatMul" in readers and readers <= {"MatMul", "Shape"}
+    # The 2D keypoints keep full precision: no QuantizeLinear reads the graph inputs.
+    quantized = {n.input[0] for n in proto.graph.node if n.op_type == "QuantizeLinear"}
+    assert not quantized & {"keypoints_2d", "frame_offsets"}
+    assert read_metadata(exported["onnx"]["int8"])["precision"] == "int8"
+    quantization = exported["rows"]["int8"]["quantization"]
+    assert quantization["method"] == "minmax" and quantization["samples"] == 256
+    assert abs(quantization["mpjpe_delta_mm"]) < 1.0
+    # ORT CPU runs it on the real CMU test windows, close to FP32 there too.
+    keypoints_2d, pose_3d = cmu_windows["test"]
+    errors = {
+        p: 1000 * mpjpe(predict_windows(load_predictor(exported["onnx"][p]), keypoints_2d), pose_3d)
+        for p in ("fp32", "int8")
+    }
+    assert abs(errors["int8"] - errors["fp32"]) < 1.0
+
+
+@pytest.mark.parametrize("scale", [100.0, 0.0])
+def test_gate_refuses_a_broken_calibration(exported, cmu_windows, tmp_path, scale):
+    # 2D windows scaled x100 or all zeros give the quantized 2D input a range 100 times too
+    # wide, or none. The 2D inputs are quantized here (keep_inputs_float=False): by default
+    # they stay float, and every other quantized tensor follows a LayerNorm, whose output
+    # range does not depend on the input scale, so a rescaled calibration cannot hurt.
+    calibration = cmu_windows["train"][0] * scale
+    out = tmp_path / "broken.int8.onnx"
+    arguments = (exported["onnx"]["fp32"], out, calibration, *cmu_windows["val"])
+    options = {"max_mpjpe_drop": 1.0, "keep_inputs_float": False}
+    with pytest.raises(ExportError, match="worse than the allowed 1.0 mm; not written"):
+        quantize.write_int8_onnx(*arguments, **options)
+    assert not out.exists() and not list(tmp_path.iterdir())
+    report = quantize.write_int8_onnx(*arguments, **options, force=True)
+    assert out.is_file() and report["mpjpe_delta_mm"] > 1.0
+
+
+def test_calibration_data_of_the_wrong_layout_is_a_data_error(exported, cmu_windows, tmp_path):
+    fp32 = exported["onnx"]["fp32"]
+    keypoints_2d = np.zeros((4, INPUT_FRAMES, 17, 2), np.float32)
+    with pytest.raises(DataError, match=r"lacks \['frame_offsets'\]"):
+        quantize.quantize_int8(fp32, tmp_path / "a.onnx", {"keypoints_2d": keypoints_2d})
+    sixteen = {"keypoints_2d": keypoints_2d[:, :, :16], "frame_offsets": np.zeros((4, 5))}
+    with pytest.raises(DataError, match=r"shape \(4, 5, 16, 2\), expected \(S, 5, 17, 2\)"):
+        quantize.quantize_int8(fp32, tmp_path / "b.onnx", sixteen, source="my.npz")
+    with pytest.raises(DataError, match=r"my windows: 2D windows of shape \(3, 7, 17, 2\)"):
+        quantize.write_int8_onnx(
+            fp32,
+            tmp_path / "c.onnx",
+            np.zeros((3, 7, 17, 2)),
+            *cmu_windows["val"],
+            source="my windows",
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_parity_gate_refuses_an_onnx_that_differs(exported, cmu_windows):
+    onnx_predictor = load_predictor(exported["onnx"]["fp32"])
+
+    def shifted_by_a_millimetre(keypoints_2d, frame_offsets):
+        return onnx_predictor.run_model(keypoints_2d, frame_offsets) + 1e-3
+
+    shifted = Predictor(
+        onnx_predictor.deployment, "onnxruntime", "fp32", "shifted.onnx", "cpu",
+        shifted_by_a_millimetre,
+    )  # fmt: skip
+    reference = load_predictor(exported["checkpoint_path"])
+    with pytest.raises(
+        ExportError, match=r"shifted.onnx: onnxruntime differs from torch by up to 1.0"
+    ):
+        check_parity(reference, shifted, *cmu_windows["val"], tolerance_mm=0.1)
+
+
+def test_predictor_steps_compose(exported, cmu_windows):
+    keypoints_2d, _ = cmu_windows["val"]
+    predictor = load_predictor(exported["onnx"]["int8"], threads=1)
+    assert (predictor.backend, predictor.precision, predictor.device) == (
+        "onnxruntime",
+        "int8",
+        "cpu",
+    )
+    assert predictor.name == "tiny.int8.onnx"
+    model_keypoints_2d, frame_offsets, indices = predictor.prepare(keypoints_2d[:3])
+    assert model_keypoints_2d.shape == (3, INPUT_FRAMES, 17, 2)
+    np.testing.assert_array_equal(frame_offsets[0], [-4, -2, 0, 2, 4])
+    raw = predictor.run_model(model_keypoints_2d, frame_offsets)
+    assert raw.shape == (3, INPUT_FRAMES, 17, 3)
+    np.testing.assert_array_equal(predictor.centre(raw, indices), raw[:, INPUT_FRAMES // 2])
+    np.testing.assert_array_equal(predictor(keypoints_2d[:3]), raw[:, INPUT_FRAMES // 2])
+    torch_predictor = load_predictor(exported["checkpoint_path"])
+    assert (torch_predictor.backend, torch_predictor.precision) == ("torch", "fp32")
+
+
+def test_corrupt_and_foreign_onnx_files_give_clear_errors(tmp_path):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x00\xffthis is not protobuf" * 10)
+    for call in (
+        read_deployment,
+        load_predictor,
+        lambda p: quantize.convert_fp16(p, tmp_path / "x"),
+    ):
+        with pytest.raises(ExportError, match=r"corrupt.onnx: not an ONNX model"):
+            call(corrupt)
+    node = helper.make_node("Relu", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )  # fmt: skip
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(helper.make_model(graph), foreign)
+    with pytest.raises(
+        ExportError, match=r"foreign.onnx: an ONNX model without scjd-edge metadata"
+    ):
+        read_deployment(foreign)
+    with pytest.raises(ExportError, match="missing.onnx: ONNX file not found"):
+        load_predictor(tmp_path / "missing.onnx")
+
+
+def test_checkpoint_without_deployment_contract_is_refused(exported, tmp_path):
+    checkpoint = torch.load(exported["checkpoint_path"], weights_only=True)
+    checkpoint["deployment"] = None
+    path = tmp_path / "no_contract.pt"
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="'deployment'"):
+        export_checkpoint(path, tmp_path / "out")
+
+
+def test_bad_options_fail_before_work(tmp_path):
+    for options, message in (
+        ({"opset": 16}, "opset 17 or newer"),
+        ({"calib_method": "kl"}, "--calib-method 'kl'"),
+        ({"precision": "int4"}, "--precision 'int4'"),
+    ):
+        with pytest.raises(ExportError, match=message):
+            export_checkpoint(tmp_path / "missing.pt", tmp_path / "out", **options)
+
+
+def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
+    from scjd_edge.cli import app
+
+    out = tmp_path / "cli"
+    arguments = ["export", str(exported["checkpoint_path"]), "--out", str(out), "--int8"]
+    result = CliRunner().invoke(
+        app, [*arguments, "--max-mpjpe-drop", "-1000", "--calib-samples", "32"]
+    )
+    assert result.exit_code == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    fp32, int8 = manifest["artifacts"]
+    assert fp32["status"] == "ok" and (out / fp32["file"]).is_file()
+    assert int8["status"] == "failed" and "not written" in int8["reason"]
+    assert not (out / "tiny.int8.onnx").exists()
