@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,9 @@ def export_checkpoint(
     _check_options(calib_method, calib_samples, opset, precision, parity_tolerance_mm)
     out_dir = Path(out_dir)
     plan = None
-    if trt:
-        trt_module = tensorrt.require_tensorrt()
-        cache = timing_cache or out_dir / "tensorrt.timing.cache"
+    if trt:  # before any expensive work: TensorRT missing or a bad profile fails at once
         plan = tensorrt.builder_plan(
-            trt_module.__version__,
+            tensorrt.require_tensorrt().__version__,
             precision,
             "fp32",
             dla_core,
@@ -79,58 +78,16 @@ def export_checkpoint(
             opt_batch=opt_batch,
             max_batch=max_batch,
             workspace_mb=workspace_mb,
-            timing_cache=cache,
+            timing_cache=timing_cache or out_dir / "tensorrt.timing.cache",
         )
-    from scjd_edge.train.checkpoint import build_model_from_checkpoint, recipe_of
-
-    model, ckpt = build_model_from_checkpoint(checkpoint)
-    name = Path(checkpoint).stem
-    recipe = recipe_of(ckpt, source=str(checkpoint))
-    data_path = str(calib_data or ckpt["data"]["source"])
-    dataset = _load_dataset(data_path, recipe.data.keypoints)
-    window_frames = int(ckpt["deployment"]["window_frames"])
-    validation = load_split_windows(
-        dataset, recipe.data.val_subjects, "val", window_frames, EVAL_WINDOWS
-    )
-    reference = torch_predictor(model, ckpt["deployment"], name)
-    torch_mpjpe = _mpjpe_mm(predict_windows(reference, validation[0]), validation[1])
-    console.print(
-        f"[bold]{name}[/]: torch FP32 validation MPJPE {torch_mpjpe:.2f} mm on "
-        f"{len(validation[0])} windows of {data_path} ({', '.join(recipe.data.val_subjects)})"
-    )
-    manifest = {
-        "format": "scjd-edge-export",
-        "package_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha256_file(checkpoint),
-        "model": recipe.model.model_dump(),
-        "deployment": ckpt["deployment"],
-        "data": {
-            "source": data_path,
-            "validation_subjects": recipe.data.val_subjects,
-            "validation_windows": len(validation[0]),
-            "calibration_subjects": recipe.data.train_subjects,
-        },
-        "torch_mpjpe_mm": torch_mpjpe,
-        "tensorrt_plan": plan,
-        "artifacts": [],
-    }
-    context = {"reference": reference, "validation": validation, "torch_mpjpe": torch_mpjpe}
-    paths = {
-        "fp32": out_dir / f"{name}.onnx",
-        "fp16": out_dir / f"{name}.fp16.onnx",
-        "int8": out_dir / f"{name}.int8.onnx",
-    }
-
+    job = _prepare(Path(checkpoint), out_dir, calib_data)
+    manifest = _manifest_header(job, plan)
     fp32 = _attempt(
         manifest,
         "onnx",
         "fp32",
-        paths["fp32"],
-        lambda: _export_fp32(
-            model, ckpt, paths["fp32"], context, opset, simplify, parity_tolerance_mm
-        ),
+        job.paths["fp32"],
+        lambda: _export_fp32(job, opset, simplify, parity_tolerance_mm),
     )
     if fp32["status"] != "ok":
         _finish(manifest, out_dir)
@@ -138,45 +95,94 @@ def export_checkpoint(
     needed = {"fp16": fp16, "int8": int8}
     if plan is not None:
         needed[plan["build_from"]] = True
-    if needed.get("fp16"):
-        _attempt(
-            manifest,
-            "onnx",
-            "fp16",
-            paths["fp16"],
-            lambda: _export_fp16(paths["fp32"], paths["fp16"], context),
-        )
-    if needed.get("int8"):
+    if needed["fp16"]:
+        _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
+    if needed["int8"]:
         _attempt(
             manifest,
             "onnx",
             "int8",
-            paths["int8"],
-            lambda: _export_int8(
-                paths["fp32"],
-                paths["int8"],
-                dataset,
-                recipe,
-                window_frames,
-                context,
-                calib_method,
-                calib_samples,
-                max_mpjpe_drop,
-                force,
-                data_path,
-            ),
+            job.paths["int8"],
+            lambda: _export_int8(job, calib_method, calib_samples, max_mpjpe_drop, force),
         )
     if plan is not None:
-        engine = out_dir / f"{name}.{precision}.engine"
+        engine = out_dir / f"{job.name}.{precision}.engine"
         _attempt(
             manifest,
             "tensorrt",
             precision,
             engine,
-            lambda: _build_engine(manifest, paths[plan["build_from"]], engine, plan, ckpt, context),
+            lambda: _build_engine(job, manifest, engine, plan),
         )
     _finish(manifest, out_dir)
     return manifest
+
+
+@dataclass
+class _ExportJob:
+    """What every format's export needs: the model, its checkpoint and the real windows."""
+
+    name: str
+    model: Any
+    checkpoint: dict[str, Any]
+    recipe: Any
+    dataset: Any
+    data_path: str
+    validation: tuple[np.ndarray, np.ndarray]  # keypoints_2d (B, T, 17, 2), pose_3d (B, 17, 3)
+    reference: Any  # the torch Predictor
+    torch_mpjpe_mm: float
+    paths: dict[str, Path]
+
+
+def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> _ExportJob:
+    """Load the model and the validation windows, and measure the torch model on them."""
+    from scjd_edge.data.formats import load_dataset
+    from scjd_edge.train.checkpoint import build_model_from_checkpoint, recipe_of
+
+    model, ckpt = build_model_from_checkpoint(checkpoint)
+    recipe = recipe_of(ckpt, source=str(checkpoint))
+    data_path = str(calib_data or ckpt["data"]["source"])
+    dataset = load_dataset(data_path, keypoints=recipe.data.keypoints)
+    window_frames = int(ckpt["deployment"]["window_frames"])
+    subjects = recipe.data.val_subjects
+    validation = load_split_windows(dataset, subjects, "val", window_frames, EVAL_WINDOWS)
+    name = checkpoint.stem
+    reference = torch_predictor(model, ckpt["deployment"], name)
+    torch_mpjpe = _mpjpe_mm(predict_windows(reference, validation[0]), validation[1])
+    console.print(
+        f"[bold]{name}[/]: torch FP32 validation MPJPE {torch_mpjpe:.2f} mm on "
+        f"{len(validation[0])} windows of {data_path} ({', '.join(subjects)})"
+    )
+    paths = {
+        "fp32": out_dir / f"{name}.onnx",
+        "fp16": out_dir / f"{name}.fp16.onnx",
+        "int8": out_dir / f"{name}.int8.onnx",
+    }
+    return _ExportJob(
+        name, model, ckpt, recipe, dataset, data_path, validation, reference, torch_mpjpe, paths
+    )
+
+
+def _manifest_header(job: _ExportJob, plan: dict | None) -> dict[str, Any]:
+    checkpoint_path = job.checkpoint["path"]
+    return {
+        "format": "scjd-edge-export",
+        "package_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "checkpoint": str(checkpoint_path),
+        "checkpoint_sha256": sha256_file(checkpoint_path),
+        "model": job.recipe.model.model_dump(),
+        "deployment": job.checkpoint["deployment"],
+        "data": {
+            "source": job.data_path,
+            "validation_subjects": job.recipe.data.val_subjects,
+            "validation_windows": len(job.validation[0]),
+            "calibration_subjects": job.recipe.data.train_subjects,
+        },
+        "torch_mpjpe_mm": job.torch_mpjpe_mm,
+        "tensorrt_plan": plan,
+        "artifacts": [],
+    }
 
 
 def _check_options(
@@ -193,12 +199,6 @@ def _check_options(
         raise ExportError(f"--precision {precision!r}: expected one of {tensorrt.PRECISIONS}")
     if tolerance_mm <= 0:
         raise ExportError(f"parity tolerance {tolerance_mm} mm: expected a positive number")
-
-
-def _load_dataset(data_path: str, keypoints: str) -> Any:
-    from scjd_edge.data.formats import load_dataset
-
-    return load_dataset(data_path, keypoints=keypoints)
 
 
 def load_split_windows(
@@ -236,6 +236,7 @@ def _attempt(
     except Exception as error:  # a failed format is reported, not fatal (Ultralytics-style)
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
+        path.unlink(missing_ok=True)  # no file from an earlier run where the manifest says failed
         console.print(f"[bold red]{kind} {precision} failed:[/] {reason}", highlight=False)
     else:
         row.update(status="ok", size_bytes=path.stat().st_size, sha256=sha256_file(path))
@@ -244,77 +245,50 @@ def _attempt(
     return row
 
 
-def _accuracy(predictor: Any, context: dict) -> dict[str, float]:
-    windows, target = context["validation"]
-    mpjpe_mm = _mpjpe_mm(predict_windows(predictor, windows), target)
-    return {"mpjpe_mm": mpjpe_mm, "mpjpe_delta_mm": mpjpe_mm - context["torch_mpjpe"]}
+def _accuracy(predictor: Any, job: _ExportJob) -> dict[str, float]:
+    """Validation MPJPE of an artifact and its difference from the torch model, mm."""
+    mpjpe_mm = _mpjpe_mm(predict_windows(predictor, job.validation[0]), job.validation[1])
+    return {"mpjpe_mm": mpjpe_mm, "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm}
 
 
-def _export_fp32(
-    model: Any, ckpt: dict, path: Path, context: dict, opset: int, simplify: bool, tol: float
-) -> dict[str, Any]:
-    reference = context["reference"]
-    model_keypoints_2d, frame_offsets, _ = reference.prepare(context["validation"][0][:2])
-    metadata = build_metadata(ckpt, "fp32", sha256_file(ckpt["path"]))
-    details = export_onnx(
-        model,
-        (torch_tensor(model_keypoints_2d), torch_tensor(frame_offsets)),
-        path,
-        metadata,
-        opset=opset,
-        simplify=simplify,
-    )
+def _export_fp32(job: _ExportJob, opset: int, simplify: bool, tolerance_mm: float) -> dict:
+    import torch
+
+    path = job.paths["fp32"]
+    model_keypoints_2d, frame_offsets, _ = job.reference.prepare(job.validation[0][:2])
+    sample_inputs = (torch.from_numpy(model_keypoints_2d), torch.from_numpy(frame_offsets))
+    metadata = build_metadata(job.checkpoint, "fp32", sha256_file(job.checkpoint["path"]))
+    details = export_onnx(job.model, sample_inputs, path, metadata, opset=opset, simplify=simplify)
     onnx_predictor = load_predictor(path, backend="onnxruntime")
-    try:
-        parity = check_parity(reference, onnx_predictor, *context["validation"], tolerance_mm=tol)
-    except ExportError:
-        path.unlink(missing_ok=True)  # an ONNX that does not match torch is not kept
-        raise
+    parity = check_parity(job.reference, onnx_predictor, *job.validation, tolerance_mm=tolerance_mm)
     console.print(
         f"parity ONNX Runtime vs torch on {parity['windows']} real windows: max abs error "
         f"{parity['max_abs_error_mm']:.5f} mm, MPJPE delta {parity['mpjpe_delta_mm']:+.5f} mm"
     )
-    return {**_accuracy(onnx_predictor, context), "parity": parity, **details}
+    return {**_accuracy(onnx_predictor, job), "parity": parity, **details}
 
 
-def torch_tensor(array: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(array))
-
-
-def _export_fp16(fp32_path: Path, path: Path, context: dict) -> dict[str, Any]:
-    details = quantize.convert_fp16(fp32_path, path)
-    accuracy = _accuracy(load_predictor(path, backend="onnxruntime"), context)
+def _export_fp16(job: _ExportJob) -> dict[str, Any]:
+    details = quantize.convert_fp16(job.paths["fp32"], job.paths["fp16"])
+    accuracy = _accuracy(load_predictor(job.paths["fp16"], backend="onnxruntime"), job)
     return {**accuracy, **details}
 
 
 def _export_int8(
-    fp32_path: Path,
-    path: Path,
-    dataset: Any,
-    recipe: Any,
-    window_frames: int,
-    context: dict,
-    method: str,
-    samples: int,
-    max_mpjpe_drop: float,
-    force: bool,
-    data_path: str,
+    job: _ExportJob, method: str, samples: int, max_mpjpe_drop: float, force: bool
 ) -> dict[str, Any]:
-    train_subjects = recipe.data.train_subjects
-    calibration_windows, _ = load_split_windows(
-        dataset, train_subjects, "train", window_frames, samples
-    )
+    subjects = job.recipe.data.train_subjects
+    window_frames = int(job.checkpoint["deployment"]["window_frames"])
+    calibration, _ = load_split_windows(job.dataset, subjects, "train", window_frames, samples)
     report = quantize.write_int8_onnx(
-        fp32_path,
-        path,
-        calibration_windows,
-        *context["validation"],
+        job.paths["fp32"],
+        job.paths["int8"],
+        calibration,
+        *job.validation,
         method=method,
         max_mpjpe_drop=max_mpjpe_drop,
         force=force,
-        source=f"{data_path} training split ({', '.join(train_subjects)})",
+        source=f"{job.data_path} training split ({', '.join(subjects)})",
     )
     console.print(
         f"INT8 ({method}, {report['samples']} calibration windows): validation MPJPE "
@@ -322,14 +296,16 @@ def _export_int8(
         f"({report['mpjpe_delta_mm']:+.2f} mm, gate {max_mpjpe_drop} mm"
         f"{', forced' if force else ''})"
     )
-    accuracy = {"mpjpe_mm": report["mpjpe_int8_mm"]}
-    accuracy["mpjpe_delta_mm"] = report["mpjpe_int8_mm"] - context["torch_mpjpe"]
-    return {**accuracy, "quantization": report}
+    mpjpe_mm = report["mpjpe_int8_mm"]
+    return {
+        "mpjpe_mm": mpjpe_mm,
+        "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm,
+        "quantization": report,
+    }
 
 
-def _build_engine(
-    manifest: dict, onnx_path: Path, engine: Path, plan: dict, ckpt: dict, context: dict
-) -> dict[str, Any]:
+def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> dict[str, Any]:
+    onnx_path = job.paths[plan["build_from"]]
     source = next(a for a in manifest["artifacts"] if a["file"] == onnx_path.name)
     if source["status"] != "ok":
         raise ExportError(
@@ -337,8 +313,8 @@ def _build_engine(
         )
     for note in plan["notes"]:
         console.print(f"TensorRT: {note}")
-    sidecar = tensorrt.build_engine(onnx_path, engine, plan, ckpt["deployment"])
-    accuracy = _accuracy(load_predictor(engine, backend="tensorrt"), context)
+    sidecar = tensorrt.build_engine(onnx_path, engine, plan, job.checkpoint["deployment"])
+    accuracy = _accuracy(load_predictor(engine, backend="tensorrt"), job)
     return {
         **accuracy,
         "built_from": onnx_path.name,
