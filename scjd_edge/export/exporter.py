@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scjd_edge import __version__
@@ -151,7 +152,7 @@ def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> 
     torch_mpjpe = _mpjpe_mm(predict_windows(reference, validation[0]), validation[1])
     console.print(
         f"[bold]{name}[/]: torch FP32 validation MPJPE {torch_mpjpe:.2f} mm on "
-        f"{len(validation[0])} windows of {data_path} ({', '.join(subjects)})"
+        f"{len(validation[0])} windows of {escape(data_path)} ({', '.join(subjects)})"
     )
     paths = {
         "fp32": out_dir / f"{name}.onnx",
@@ -237,7 +238,7 @@ def _attempt(
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
         path.unlink(missing_ok=True)  # no file from an earlier run where the manifest says failed
-        console.print(f"[bold red]{kind} {precision} failed:[/] {reason}", highlight=False)
+        console.print(f"[bold red]{kind} {precision} failed:[/] {escape(reason)}", highlight=False)
     else:
         row.update(status="ok", size_bytes=path.stat().st_size, sha256=sha256_file(path))
     row["seconds"] = round(time.perf_counter() - started, 2)
@@ -312,7 +313,7 @@ def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> 
             f"the engine is built from {onnx_path.name}, which failed: {source['reason']}"
         )
     for note in plan["notes"]:
-        console.print(f"TensorRT: {note}")
+        console.print(f"TensorRT: {escape(note)}")
     sidecar = tensorrt.build_engine(onnx_path, engine, plan, job.checkpoint["deployment"])
     accuracy = _accuracy(load_predictor(engine, backend="tensorrt"), job)
     return {
@@ -337,7 +338,7 @@ def _finish(manifest: dict, out_dir: Path) -> None:
             f"{row['size_bytes'] / 1e6:.3f}" if ok else "",
             f"{row['mpjpe_mm']:.2f}" if ok else "",
             f"{row['mpjpe_delta_mm']:+.3f}" if ok else "",
-            row["file"] if ok else row["reason"],
+            escape(row["file"] if ok else row["reason"]),
         )
     console.print(table)
-    console.print(f"wrote {out_dir / MANIFEST_NAME}")
+    console.print(f"wrote {escape(str(out_dir / MANIFEST_NAME))}")

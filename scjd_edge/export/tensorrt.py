@@ -338,8 +338,8 @@ class TensorRTRunner:
             self.sidecar, current_runtime_info(trt, device), source=str(sidecar_path(engine_path))
         )
         self._logger = trt.Logger(trt.Logger.WARNING)
-        runtime = trt.Runtime(self._logger)
-        self.engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        self._runtime = trt.Runtime(self._logger)  # must outlive the engine
+        self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
             raise ExportError(f"{engine_path}: TensorRT cannot deserialize this engine")
         self.context = self.engine.create_execution_context()
