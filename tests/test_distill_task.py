@@ -157,7 +157,7 @@ def test_a_seq2seq_student_is_required(teacher_path):
 
 
 @pytest.mark.slow
-def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path):
+def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path, teacher_path):
     from scjd_edge.train.tasks import train_teacher
 
     data = {"path": BUILTIN_SYNTHETIC, "train_stride": 8}
@@ -192,3 +192,5 @@ def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path):
     assert student["kind"] == "student" and student["deployment"]["input_frames"] == 3
     assert student["task"]["teacher"]["window_frames"] == TEACHER_FRAMES
     assert summary["best_val_mpjpe_mm"] < 1e4
+    with pytest.raises(CheckpointError, match="distilled from the teacher"):
+        distill(student_recipe, teacher_path, tmp_path / "student", resume=True)
