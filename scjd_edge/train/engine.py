@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import LambdaLR
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from scjd_edge.config import Recipe, TrainConfig
 from scjd_edge.errors import CheckpointError, ConfigError, ScjdError
@@ -180,7 +180,14 @@ def _fit(
                 if state.step % config.log_every == 0:
                     lr = run.scheduler.get_last_lr()[0]
                     terms = {name: float(value) for name, value in terms.items()}
-                    log.write(step=state.step, epoch=state.epoch, lr=lr, loss=loss, **terms)
+                    log.write(
+                        step=state.step,
+                        epoch=state.epoch,
+                        lr=lr,
+                        loss=loss,
+                        **terms,
+                        elapsed_s=round(time.perf_counter() - started, 2),
+                    )
                     progress.update(bar, loss=f"{loss:.4f}")
                 progress.update(bar, completed=state.step)
                 if any_rank(stop.requested, context, device):
@@ -205,7 +212,12 @@ def _fit(
                     state.best_val_mpjpe_mm = state.last_val_mpjpe_mm
                     state.best_epoch = state.epoch
                     run.save(run.best_path, state)
-                log.write(step=state.step, epoch=state.epoch, val_mpjpe_mm=state.last_val_mpjpe_mm)
+                log.write(
+                    step=state.step,
+                    epoch=state.epoch,
+                    val_mpjpe_mm=state.last_val_mpjpe_mm,
+                    elapsed_s=round(time.perf_counter() - started, 2),
+                )
                 progress.update(bar, val=f"{state.last_val_mpjpe_mm:.1f} mm")
             run.save(run.last_path, state)
             console.print(_epoch_line(state, config.epochs))
@@ -330,7 +342,7 @@ class _Run:
         self.ema = None
         if config.ema is not None:
             self.ema = AveragedModel(
-                task.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True
+                task.model, multi_avg_fn=_ema_with_warmup(config.ema), use_buffers=True
             )
         self.loss_module: nn.Module = _LossModule(task)
         if context.enabled:
@@ -438,6 +450,25 @@ class _Run:
     def _autocast(self):
         dtype = self.amp_dtype
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _ema_with_warmup(decay: float) -> Callable:
+    """EMA update for AveragedModel whose decay ramps up as (1 + n) / (10 + n) to `decay`.
+
+    Without the ramp a decay of 0.999 would keep the random initial weights for thousands
+    of steps, and the validated and saved EMA model of a short run would be meaningless.
+    """
+
+    def update(averaged: list, current: list, num_averaged: torch.Tensor) -> None:
+        count = int(num_averaged)
+        rate = min(decay, (1 + count) / (10 + count))
+        for average, value in zip(averaged, current, strict=True):
+            if average.is_floating_point():
+                average.lerp_(value, 1.0 - rate)
+            else:
+                average.copy_(value)
+
+    return update
 
 
 def _resume_epoch(loader, done_steps: int, rng_state: dict[str, Any] | None) -> Iterator:

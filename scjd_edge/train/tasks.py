@@ -28,12 +28,13 @@ class TeacherTask:
     frame. Targets are root-relative, in metres.
     """
 
-    def __init__(self, recipe: Recipe, kind: str = "teacher") -> None:
+    def __init__(self, recipe: Recipe) -> None:
         from scjd_edge.models.registry import create_model
 
-        self.kind = kind
         self.model = create_model(recipe.model)
         self.trainable = self.model
+        # A centre-frame model trained on its own (PoseFormerV2) is the comparison baseline.
+        self.kind = "teacher" if self.model.predicts_all_frames else "baseline"
         output = "all" if self.model.predicts_all_frames else "centre"
         self.deployment = deployment_contract(recipe.model.frames, output=output)
         self.test_flip = recipe.train.test_flip
