@@ -85,6 +85,8 @@ class Budget:
 
     teacher: tuple[str, ...]  # over recipes/teacher_cmu.yaml
     train: tuple[str, ...]  # over scjd_cmu.yaml and poseformerv2_cmu.yaml
+    steps: int  # optimiser steps of every student and baseline
+    steps_given_teacher: int  # the same when --teacher saves the teacher's training time
     student_model: tuple[str, ...] = ()
     baseline_model: tuple[str, ...] = ()
     # (j), over poseformerv2_cmu.yaml: about the student's MACs per window.
@@ -117,7 +119,9 @@ BUDGETS = {
             "model.depth=2",
             "model.heads=2",
         ),
-        train=(*_SMOKE_TRAIN, "train.max_steps=20"),
+        train=_SMOKE_TRAIN,
+        steps=20,
+        steps_given_teacher=20,
         student_model=("model.dim=8", "model.depth=2", "model.heads=2"),
         baseline_model=("model.dim=8", "model.depth=1", "model.heads=2"),
         baseline_window_model=(
@@ -130,17 +134,19 @@ BUDGETS = {
     ),
     # About an hour on 2 free cores: the teacher exactly as recipes/teacher_cmu.yaml
     # (its ~20-30 min), then 300 steps of batch 64 per student (about 1.5 epochs of the
-    # 12.6k training windows); the teacher's forward pass dominates a distillation step.
+    # 12.6k training windows; 500 steps when --teacher is given); the teacher's forward
+    # pass dominates a distillation step.
     "full": Budget(
         teacher=(),
         train=(
             "train.epochs=2",
-            "train.max_steps=300",
             "train.batch_size=64",
             "train.warmup_steps=30",
             "train.ema=0.99",
             "train.val_max_windows=512",
         ),
+        steps=300,
+        steps_given_teacher=500,
     ),
 }
 
@@ -169,12 +175,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--teacher", type=Path, help="teacher checkpoint (default: train one)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/ablation[_smoke])")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report folder")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: 1 for smoke, 2 for full); use 1 on cores that "
+        "other jobs share: torch threads that wait for busy cores slow down many-fold",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     parser.add_argument(
         "--reuse", action="store_true", help="keep runs of --out that already have a result"
     )
     args = parser.parse_args(argv)
+    if args.threads is None:
+        args.threads = 1 if args.budget == "smoke" else 2
     if args.out is None:
         suffix = "" if args.budget == "full" else f"_{args.budget}"
         args.out = REPO / "runs" / f"ablation{suffix}"
@@ -186,7 +199,9 @@ def run_ablation(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     started = time.perf_counter()
     teacher_row = _teacher_row(args, budget, console)
     window_frames = teacher_row["window_frames"]
-    student_recipe = _recipe("scjd_cmu", args, budget.train + budget.student_model)
+    steps = budget.steps if args.teacher is None else budget.steps_given_teacher
+    train = (*budget.train, f"train.max_steps={steps}")
+    student_recipe = _recipe("scjd_cmu", args, train + budget.student_model)
     student_recipe.distill.window_frames = window_frames
     rows = [teacher_row]
     for variant in VARIANTS:
@@ -196,7 +211,7 @@ def run_ablation(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         (BASELINE, budget.baseline_model),
         (BASELINE_PER_WINDOW, budget.baseline_window_model),
     ):
-        overrides = (*budget.train, *model_overrides, f"model.frames={window_frames}")
+        overrides = (*train, *model_overrides, f"model.frames={window_frames}")
         recipe = _recipe("poseformerv2_cmu", args, overrides)
         recipe.name = f"ablation_{variant.folder}"
         rows.append(_run(args, variant, recipe, console))
