@@ -72,13 +72,15 @@ def evaluate_checkpoint(
     json_path: str | Path | None = None,
     device: str | None = None,
     test_flip: bool | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """P1, P2, N-MPJPE and MPJVE (mm) per action category and overall on a split.
 
     The split's subjects come from the checkpoint's recipe. `test_flip` defaults to the
     recipe's `train.test_flip`. MPJVE is in mm per frame, over consecutive frames of a
-    sequence. Writes the result to `json_path` (atomically) when given.
+    sequence. Writes the result to `json_path` (atomically) when given. `batch_size`
+    (windows per forward) defaults to about 1024 frames per batch on CPU, where small
+    batches stay in cache and run faster, and 32768 frames on a GPU.
     """
     from scjd_edge.data.formats import load_dataset
     from scjd_edge.data.windows import PoseWindows
@@ -95,6 +97,9 @@ def evaluate_checkpoint(
     dataset = load_dataset(data_path, keypoints=recipe.data.keypoints)
     windows = PoseWindows(dataset.select(subjects, split), frames=deployment["window_frames"])
 
+    if batch_size is None:
+        frames_per_batch = 1024 if chosen_device.type == "cpu" else 32768
+        batch_size = max(1, frames_per_batch // deployment["window_frames"])
     predicted, target = [], []
     for chunk in torch.arange(len(windows)).split(batch_size):
         batch = windows[chunk]
