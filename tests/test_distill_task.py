@@ -188,6 +188,11 @@ def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path, te
     assert len(losses) == 20
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
     assert {"pose", "output", "djed", "ajad", "tcd"} <= set(log[0])
+    epoch_record = next(record for record in log if "train_loss" in record)
+    step_records = [record for record in log if "loss" in record]
+    for term in ("pose", "output", "djed", "ajad", "tcd"):  # log_every=1: every step logged
+        mean = sum(record[term] for record in step_records) / len(step_records)
+        assert epoch_record[f"train_{term}"] == pytest.approx(mean, rel=1e-5)
     student = load_checkpoint(summary["best_checkpoint"])
     assert student["kind"] == "student" and student["deployment"]["input_frames"] == 3
     assert student["task"]["teacher"]["window_frames"] == TEACHER_FRAMES

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,7 +93,9 @@ class TrainState:
     best_epoch: int | None = None
     last_val_mpjpe_mm: float | None = None
     epoch_loss_sum: float = 0.0  # sum of the step losses of the current epoch
+    epoch_term_sums: dict[str, float] = field(default_factory=dict)  # the same per loss term
     train_loss: float | None = None  # mean step loss of the last finished epoch
+    train_terms: dict[str, float] = field(default_factory=dict)  # mean of each loss term
 
 
 @dataclass
@@ -177,9 +179,11 @@ def _fit(
                 state.epoch_step += 1
                 loss = float(total.detach())
                 state.epoch_loss_sum += loss
+                terms = {name: float(value) for name, value in terms.items()}
+                for name, value in terms.items():
+                    state.epoch_term_sums[name] = state.epoch_term_sums.get(name, 0.0) + value
                 if state.step % config.log_every == 0:
                     lr = run.scheduler.get_last_lr()[0]
-                    terms = {name: float(value) for name, value in terms.items()}
                     log.write(
                         step=state.step,
                         epoch=state.epoch,
@@ -203,22 +207,31 @@ def _fit(
 
             if state.epoch_step:
                 state.train_loss = state.epoch_loss_sum / state.epoch_step
+                state.train_terms = {
+                    name: total / state.epoch_step for name, total in state.epoch_term_sums.items()
+                }
             if state.epoch_step >= steps_per_epoch:
                 state.epoch, state.epoch_step, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
+                state.epoch_term_sums = {}
             finished = state.step >= total_steps or state.epoch >= config.epochs
+            epoch_record = {
+                "train_loss": state.train_loss,
+                **{f"train_{name}": mean for name, mean in state.train_terms.items()},
+            }
             if finished or (state.epoch_step == 0 and state.epoch % config.val_every == 0):
                 state.last_val_mpjpe_mm = run.validate(data.val)
                 if state.last_val_mpjpe_mm < state.best_val_mpjpe_mm:
                     state.best_val_mpjpe_mm = state.last_val_mpjpe_mm
                     state.best_epoch = state.epoch
                     run.save(run.best_path, state)
-                log.write(
-                    step=state.step,
-                    epoch=state.epoch,
-                    val_mpjpe_mm=state.last_val_mpjpe_mm,
-                    elapsed_s=round(time.perf_counter() - started, 2),
-                )
+                epoch_record["val_mpjpe_mm"] = state.last_val_mpjpe_mm
                 progress.update(bar, val=f"{state.last_val_mpjpe_mm:.1f} mm")
+            log.write(
+                step=state.step,
+                epoch=state.epoch,
+                **epoch_record,
+                elapsed_s=round(time.perf_counter() - started, 2),
+            )
             run.save(run.last_path, state)
             console.print(_epoch_line(state, config.epochs))
 
