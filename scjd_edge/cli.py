@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scjd_edge.errors import ScjdError
 
@@ -41,7 +42,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except ScjdError as error:
-            console.print(f"[bold red]error:[/] {error}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
             raise typer.Exit(code=2) from None
 
     return wrapper

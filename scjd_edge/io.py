@@ -28,6 +28,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp_name)
     try:
         yield tmp_path
+        tmp_path.chmod(0o644)  # mkstemp makes 0600; written files are for everyone to read
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -108,8 +108,7 @@ def evaluate_checkpoint(
         target.append(batch["pose_3d"][:, keypoints_2d.shape[1] // 2])
     predicted_mm = 1000.0 * torch.cat(predicted)  # (P, 17, 3)
     target_mm = 1000.0 * torch.cat(target)
-    every_window = torch.arange(len(windows))
-    sequence_index = windows[every_window]["sequence_index"]
+    sequence_index = windows.window_sequence_index
     actions = [windows.sequences[int(i)].action for i in sequence_index]
 
     per_pose = {
