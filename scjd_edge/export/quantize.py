@@ -85,6 +85,7 @@ def convert_fp16(
             converted = float16.convert_float_to_float16(
                 proto, keep_io_types=True, op_block_list=block
             )
+            _retype_float_casts(converted)
     _set_scjd_metadata(
         converted,
         metadata,
@@ -94,6 +95,24 @@ def convert_fp16(
     )
     _save_checked(converted, out_path)
     return {"converter": converter, "kept_fp32_ops": list(keep_fp32_ops)}
+
+
+def _retype_float_casts(proto: onnx.ModelProto) -> None:
+    """Make every Cast's `to` agree with the FP16 type the converter gave its output.
+
+    onnxconverter-common 1.16 declares the outputs of the graph's `Cast(to=FLOAT)` nodes
+    (torch's dtype conversions) as FP16 but leaves `to=FLOAT`, which ONNX Runtime rejects.
+    """
+    declared = {
+        info.name: info.type.tensor_type.elem_type
+        for info in [*proto.graph.value_info, *proto.graph.output]
+    }
+    for node in proto.graph.node:
+        if node.op_type != "Cast" or declared.get(node.output[0]) != onnx.TensorProto.FLOAT16:
+            continue
+        for attribute in node.attribute:
+            if attribute.name == "to" and attribute.i == onnx.TensorProto.FLOAT:
+                attribute.i = onnx.TensorProto.FLOAT16
 
 
 def _fp16_converter(converter: str) -> str:

@@ -141,7 +141,7 @@ def sinusoidal_embedding(
     half = dim // 2
     exponents = torch.arange(half, dtype=torch.float32, device=frame_offsets.device) / half
     frequencies = torch.exp(-math.log(max_period) * exponents)  # radians per frame
-    angles = frame_offsets.float().unsqueeze(-1) * frequencies
+    angles = frame_offsets.unsqueeze(-1) * frequencies  # int offsets promote to float32
     embedding = torch.cat([angles.sin(), angles.cos()], dim=-1)
     if dim % 2:
         embedding = F.pad(embedding, (0, 1))
