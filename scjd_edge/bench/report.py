@@ -385,7 +385,7 @@ def _markdown_header(report: dict) -> list[str]:
     stack = ", ".join(f"{name} {versions[name]}" for name in versions if versions[name])
     data_line = _data_line(report)
     if report["data"]["synthetic"]:
-        data_line = f"**SYNTHETIC data** ({data_line})"
+        data_line = data_line.replace("SYNTHETIC data", "**SYNTHETIC data**", 1)
     budget = f"{settings['iters']} iterations" if settings["iters"] else ""
     if settings["seconds"]:
         budget += (" or " if budget else "") + f"{settings['seconds']} s"

@@ -80,8 +80,8 @@ class PosePlot:
         axes_3d.view_init(elev=VIEW_ELEVATION, azim=VIEW_AZIMUTH)
         axes_3d.locator_params(nbins=4)
         axes_3d.set_title("3D pose (m, root-relative)")
-        self.title = self.figure.suptitle("")
-        self.figure.tight_layout()
+        self.title = self.figure.suptitle("", y=0.99)
+        self.figure.tight_layout(rect=(0, 0, 1, 0.93))  # the top strip is the title's
         self.figure.set_layout_engine(None)  # laid out once; no extra draw per saved frame
 
     @staticmethod
