@@ -9,6 +9,7 @@ interrupted training from its `last.pt`, so a Ctrl-C costs at most one epoch.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.markup import escape
 from scjd_edge.config import BUILTIN_SYNTHETIC, Recipe, load_recipe
 from scjd_edge.errors import ConfigError
 from scjd_edge.io import write_json, write_text
+from scjd_edge.train.engine import TrainingInterrupted
 
 SETTINGS_NAME = "quickstart.json"
 DONE_NAME = "done.json"
@@ -107,8 +109,6 @@ def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
     """A run folder belongs to one data set and size: mixing them would mix results."""
     path = out_dir / SETTINGS_NAME
     if path.is_file():
-        import json
-
         previous = json.loads(path.read_text(encoding="utf-8"))
         if previous != settings:
             raise ConfigError(
@@ -143,8 +143,6 @@ def _recipes(data: str, tiny: bool) -> tuple[Recipe, Recipe]:
 
 def _stage(out_dir: Path, name: str, console: Console, work) -> dict[str, Any]:
     """Run `work(folder, resume)` unless the stage is done; returns its done.json content."""
-    import json
-
     folder = out_dir / name
     done = folder / DONE_NAME
     if done.is_file():
@@ -153,7 +151,13 @@ def _stage(out_dir: Path, name: str, console: Console, work) -> dict[str, Any]:
     resume = (folder / "last.pt").is_file()
     console.rule(f"{name}{' (resuming)' if resume else ''}")
     started = time.perf_counter()
-    result = work(folder, resume)
+    try:
+        result = work(folder, resume)
+    except TrainingInterrupted:
+        raise TrainingInterrupted(
+            f"quickstart interrupted in its {name} stage; {folder / 'last.pt'} is saved. Run "
+            "the same quickstart command again to continue from it."
+        ) from None
     result["stage_seconds"] = round(time.perf_counter() - started, 1)
     write_json(done, result)
     return result
