@@ -177,11 +177,19 @@ def export(
     calib_data: Annotated[
         str | None, typer.Option(help="Data folder: train split calibrates, val split measures")
     ] = None,
-    calib_method: Annotated[str, typer.Option(help="minmax, entropy or percentile")] = "minmax",
-    calib_samples: Annotated[int, typer.Option(help="Calibration windows")] = 256,
+    calib_method: Annotated[
+        str, typer.Option(help="auto (best on validation), minmax, entropy or percentile")
+    ] = "auto",
+    calib_samples: Annotated[int, typer.Option(help="Calibration windows")] = 1024,
     max_mpjpe_drop: Annotated[
         float, typer.Option(help="Refuse INT8 if validation MPJPE gets worse by more (mm)")
-    ] = 1.0,
+    ] = 0.5,
+    max_joint_deviation: Annotated[
+        float, typer.Option(help="Refuse INT8 if mean |INT8 - FP32| per joint is above (mm)")
+    ] = 2.0,
+    sensitivity: Annotated[
+        bool, typer.Option(help="INT8: measure every layer alone in int8, ranked")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Write INT8 even above --max-mpjpe-drop")] = False,
     trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs a GPU)")] = False,
     precision: Annotated[str, typer.Option(help="TensorRT precision: fp32, fp16, int8")] = "fp32",
@@ -206,6 +214,8 @@ def export(
         calib_method=calib_method,
         calib_samples=calib_samples,
         max_mpjpe_drop=max_mpjpe_drop,
+        max_joint_deviation=max_joint_deviation,
+        sensitivity=sensitivity,
         force=force,
         trt=trt,
         precision=precision,

@@ -89,7 +89,9 @@ def exported(tmp_path_factory, cmu_data_dir):
     folder = tmp_path_factory.mktemp("export")
     checkpoint_path = folder / "tiny.pt"
     checkpoint = tiny_checkpoint(checkpoint_path, cmu_data_dir, steps=40)
-    manifest = export_checkpoint(checkpoint_path, folder / "out", fp16=True, int8=True)
+    manifest = export_checkpoint(
+        checkpoint_path, folder / "out", fp16=True, int8=True, calib_samples=256
+    )
     rows = {row["precision"]: row for row in manifest["artifacts"]}
     return {
         "checkpoint_path": checkpoint_path,
@@ -198,10 +200,20 @@ def test_int8_onnx_is_symmetric_qdq_and_within_the_gate(exported, cmu_windows):
     # The 2D keypoints keep full precision: no QuantizeLinear reads the graph inputs.
     quantized = {n.input[0] for n in proto.graph.node if n.op_type == "QuantizeLinear"}
     assert not quantized & {"keypoints_2d", "frame_offsets"}
-    assert read_metadata(exported["onnx"]["int8"])["precision"] == "int8"
+    metadata = read_metadata(exported["onnx"]["int8"])
+    assert metadata["precision"] == "int8"
     quantization = exported["rows"]["int8"]["quantization"]
-    assert quantization["method"] == "minmax" and quantization["samples"] == 256
-    assert abs(quantization["mpjpe_delta_mm"]) < 1.0
+    assert json.loads(metadata["int8_layers"]) == quantization["int8_layers"]
+    assert json.loads(metadata["int8_validation"]) == pytest.approx(quantization["validation"])
+    # `auto` calibration: every method measured on validation, the smallest deviation kept.
+    methods = quantization["methods"]
+    assert sorted(methods) == sorted(quantize.CALIBRATION_METHODS)
+    deviations = {m: methods[m]["joint_deviation_mm"] for m in methods}
+    assert quantization["method"] == min(deviations, key=deviations.get)
+    assert json.loads(metadata["int8_calibration"])["method"] == quantization["method"]
+    assert quantization["samples"] == 256
+    validation = quantization["validation"]
+    assert validation["mpjpe_delta_mm"] <= 0.5 and 0 < validation["joint_deviation_mm"] <= 2.0
     # ORT CPU runs it on the real CMU test windows, close to FP32 there too.
     keypoints_2d, pose_3d = cmu_windows["test"]
     errors = {
@@ -212,20 +224,40 @@ def test_int8_onnx_is_symmetric_qdq_and_within_the_gate(exported, cmu_windows):
 
 
 @pytest.mark.parametrize("scale", [100.0, 0.0])
-def test_gate_refuses_a_broken_calibration(exported, cmu_windows, tmp_path, scale):
+def test_gate_refuses_a_broken_calibration_and_mixed_precision_repairs_it(
+    exported, cmu_windows, tmp_path, scale
+):
     # 2D windows scaled x100 or all zeros give the quantized 2D input a range 100 times too
-    # wide, or none. The 2D inputs are quantized here (keep_inputs_float=False): by default
-    # they stay float, and every other quantized tensor follows a LayerNorm, whose output
-    # range does not depend on the input scale, so a rescaled calibration cannot hurt.
+    # wide, or none. The first embedding (fed by the 2D input) is quantized here on purpose:
+    # by default it stays float, and every other quantized tensor follows a LayerNorm, whose
+    # output range does not depend on the input scale.
     calibration = cmu_windows["train"][0] * scale
     out = tmp_path / "broken.int8.onnx"
     arguments = (exported["onnx"]["fp32"], out, calibration, *cmu_windows["val"])
-    options = {"max_mpjpe_drop": 1.0, "keep_inputs_float": False}
-    with pytest.raises(ExportError, match="worse than the allowed 1.0 mm; not written"):
-        quantize.write_int8_onnx(*arguments, **options)
+    every_layer = json.loads(read_metadata(exported["onnx"]["int8"])["int8_layers"])
+    every_layer += json.loads(read_metadata(exported["onnx"]["int8"])["int8_float_layers"])
+    options = {"method": "minmax", "int8_layers": every_layer, "max_mpjpe_drop": 1.0}
+    with pytest.raises(ExportError, match=r"per joint \(limit 2.0 mm\); not written"):
+        quantize.write_int8_onnx(*arguments, **options, mixed=False)
     assert not out.exists() and not list(tmp_path.iterdir())
-    report = quantize.write_int8_onnx(*arguments, **options, force=True)
-    assert out.is_file() and report["mpjpe_delta_mm"] > 1.0
+    report = quantize.write_int8_onnx(*arguments, **options, mixed=False, force=True)
+    assert out.is_file() and report["validation"]["joint_deviation_mm"] > 2.0
+    assert report["mixed_precision"] is None and report["sensitivity"] is None
+    # Mixed precision: the sensitivity ranking puts the embedding first, and returning it
+    # (and any other layer needed) to float meets the target.
+    report = quantize.write_int8_onnx(*arguments, **options)
+    ranking = report["sensitivity"]
+    assert ranking[0]["layer"] == "joint_embed"
+    assert sorted(row["layer"] for row in ranking) == sorted(every_layer)
+    deviations = [row["joint_deviation_mm"] for row in ranking]
+    assert deviations == sorted(deviations, reverse=True)
+    steps = report["mixed_precision"]["steps"]
+    assert steps[0]["float_layer"] is None and steps[1]["float_layer"] == "joint_embed"
+    assert report["mixed_precision"]["target_met"]
+    assert "joint_embed" in report["float_layers"] and report["int8_layers"]
+    assert report["validation"]["joint_deviation_mm"] <= 2.0
+    assert report["validation"]["mpjpe_delta_mm"] <= 1.0
+    assert json.loads(read_metadata(out)["int8_float_layers"]) == report["float_layers"]
 
 
 def test_calibration_data_of_the_wrong_layout_is_a_data_error(exported, cmu_windows, tmp_path):
@@ -335,11 +367,19 @@ def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
     out = tmp_path / "cli"
     arguments = ["export", str(exported["checkpoint_path"]), "--out", str(out), "--int8"]
     result = CliRunner().invoke(
-        app, [*arguments, "--max-mpjpe-drop", "-1000", "--calib-samples", "32"]
+        app,
+        [*arguments, "--max-joint-deviation", "0", "--calib-samples", "32"]
+        + ["--calib-method", "minmax", "--max-mpjpe-drop", "1000"],
     )
     assert result.exit_code == 1
+    assert "mean |INT8 - FP32|" in result.output and "(limit 0.0 mm)" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
     fp32, int8 = manifest["artifacts"]
     assert fp32["status"] == "ok" and (out / fp32["file"]).is_file()
     assert int8["status"] == "failed" and "not written" in int8["reason"]
     assert not (out / "tiny.int8.onnx").exists()
+    # Negative thresholds: refused before any work, one line, exit 2.
+    for flag in ("--max-mpjpe-drop", "--max-joint-deviation"):
+        result = CliRunner().invoke(app, [*arguments, flag, "-0.5"])
+        assert result.exit_code == 2
+        assert f"{flag} -0.5 mm: expected a threshold >= 0 mm" in result.output

@@ -43,9 +43,11 @@ def export_checkpoint(
     fp16: bool = False,
     int8: bool = False,
     calib_data: str | Path | None = None,
-    calib_method: str = "minmax",
-    calib_samples: int = 256,
-    max_mpjpe_drop: float = 1.0,
+    calib_method: str = "auto",
+    calib_samples: int = 1024,
+    max_mpjpe_drop: float = 0.5,
+    max_joint_deviation: float = 2.0,
+    sensitivity: bool = False,
     force: bool = False,
     trt: bool = False,
     precision: str = "fp32",
@@ -67,6 +69,7 @@ def export_checkpoint(
     and, before any work, when --trt is asked without TensorRT.
     """
     _check_options(calib_method, calib_samples, opset, precision, parity_tolerance_mm)
+    quantize.check_int8_thresholds(max_mpjpe_drop, max_joint_deviation)
     out_dir = Path(out_dir)
     plan = None
     if trt:  # before any expensive work: TensorRT missing or a bad profile fails at once
@@ -104,7 +107,15 @@ def export_checkpoint(
             "onnx",
             "int8",
             job.paths["int8"],
-            lambda: _export_int8(job, calib_method, calib_samples, max_mpjpe_drop, force),
+            lambda: _export_int8(
+                job,
+                calib_method,
+                calib_samples,
+                force,
+                max_mpjpe_drop=max_mpjpe_drop,
+                max_joint_deviation=max_joint_deviation,
+                sensitivity=sensitivity,
+            ),
         )
     if plan is not None:
         engine = out_dir / f"{job.name}.{precision}.engine"
@@ -189,8 +200,8 @@ def _manifest_header(job: _ExportJob, plan: dict | None) -> dict[str, Any]:
 def _check_options(
     calib_method: str, calib_samples: int, opset: int, precision: str, tolerance_mm: float
 ) -> None:
-    if calib_method not in quantize.CALIBRATION_METHODS:
-        methods = list(quantize.CALIBRATION_METHODS)
+    if calib_method not in ("auto", *quantize.CALIBRATION_METHODS):
+        methods = ["auto", *quantize.CALIBRATION_METHODS]
         raise ExportError(f"--calib-method {calib_method!r}: expected one of {methods}")
     if calib_samples < 1:
         raise ExportError(f"--calib-samples {calib_samples}: expected at least 1")
@@ -276,7 +287,7 @@ def _export_fp16(job: _ExportJob) -> dict[str, Any]:
 
 
 def _export_int8(
-    job: _ExportJob, method: str, samples: int, max_mpjpe_drop: float, force: bool
+    job: _ExportJob, method: str, samples: int, force: bool, **gate: Any
 ) -> dict[str, Any]:
     subjects = job.recipe.data.train_subjects
     window_frames = int(job.checkpoint["deployment"]["window_frames"])
@@ -287,17 +298,12 @@ def _export_int8(
         calibration,
         *job.validation,
         method=method,
-        max_mpjpe_drop=max_mpjpe_drop,
         force=force,
         source=f"{job.data_path} training split ({', '.join(subjects)})",
+        **gate,
     )
-    console.print(
-        f"INT8 ({method}, {report['samples']} calibration windows): validation MPJPE "
-        f"{report['mpjpe_fp32_mm']:.2f} -> {report['mpjpe_int8_mm']:.2f} mm "
-        f"({report['mpjpe_delta_mm']:+.2f} mm, gate {max_mpjpe_drop} mm"
-        f"{', forced' if force else ''})"
-    )
-    mpjpe_mm = report["mpjpe_int8_mm"]
+    console.print(quantize.describe_int8(report) + (" (forced)" if force else ""))
+    mpjpe_mm = report["validation"]["mpjpe_mm"]
     return {
         "mpjpe_mm": mpjpe_mm,
         "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm,

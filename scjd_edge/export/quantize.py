@@ -5,9 +5,13 @@
   FP32. ModelOpt AutoCast when importable, else onnxconverter-common's converter.
 - INT8: static post-training quantization with onnxruntime.quantization in QDQ format,
   symmetric int8 activations and per-channel weights (every zero point 0, as TensorRT
-  requires), calibrated on real 2D windows; only MatMul/Gemm/Conv are quantized, while
-  LayerNorm, Softmax, GELU and the residual Adds stay float. The gate refuses a model whose
-  validation MPJPE gets worse by more than `max_mpjpe_drop` mm.
+  requires), calibrated on real 2D windows of the training split (calibration.py). Only
+  weight x activation MatMul/Gemm nodes are quantized, and not all of them
+  (qdq_placement.py); the calibration method is chosen on the validation windows; when the
+  result misses the target, the most sensitive layers go back to float (sensitivity.py).
+  The gate refuses a model whose validation MPJPE gets worse by more than
+  `max_mpjpe_drop` mm or whose outputs move from FP32's by more than `max_joint_deviation`
+  mm per joint on average.
 """
 
 from __future__ import annotations
@@ -18,22 +22,22 @@ import json
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    CalibrationMethod,
-    QuantFormat,
-    QuantType,
-    create_calibrator,
-    quantize_static,
-)
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 from scjd_edge.errors import DataError, ExportError
+from scjd_edge.export.calibration import (
+    CALIBRATION_METHODS,
+    PERCENTILE,
+    ModelInputReader,
+    activation_ranges,
+)
 from scjd_edge.export.onnx_export import (
     INPUT_NAMES,
     METADATA_PREFIX,
@@ -42,15 +46,17 @@ from scjd_edge.export.onnx_export import (
     read_metadata,
     set_metadata,
 )
+from scjd_edge.export.qdq_placement import (
+    WEIGHT_OP_TYPES,
+    default_int8_layers,
+    nodes_of,
+    weight_layers,
+)
+from scjd_edge.export.runtime import load_predictor
+from scjd_edge.export.sensitivity import Int8Evaluator, Target, layer_sensitivity, mixed_precision
 from scjd_edge.io import atomic_path
 
 FP16_KEEP_FP32_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt")
-INT8_OP_TYPES = ("MatMul", "Gemm", "Conv")
-CALIBRATION_METHODS = {
-    "minmax": CalibrationMethod.MinMax,
-    "entropy": CalibrationMethod.Entropy,
-    "percentile": CalibrationMethod.Percentile,
-}
 
 
 def convert_fp16(
@@ -127,37 +133,6 @@ def _fp16_converter(converter: str) -> str:
     return "modelopt"
 
 
-class ModelInputReader(CalibrationDataReader):
-    """Calibration batches of prepared model inputs for onnxruntime.quantization.
-
-    inputs: {"keypoints_2d": (S, N, 17, 2), "frame_offsets": (S, N)} float32.
-    """
-
-    def __init__(
-        self,
-        inputs: dict[str, np.ndarray],
-        input_names: Sequence[str] = INPUT_NAMES,
-        batch_size: int = 32,
-    ) -> None:
-        self.inputs = {name: np.ascontiguousarray(inputs[name], np.float32) for name in input_names}
-        self.batch_size = batch_size
-        self.start = 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.start >= len(self.inputs["keypoints_2d"]):  # every model reads keypoints_2d
-            return None
-        stop = self.start + self.batch_size
-        batch = {name: array[self.start : stop] for name, array in self.inputs.items()}
-        self.start = stop
-        return batch
-
-    def rewind(self) -> None:
-        self.start = 0
-
-    def __len__(self) -> int:
-        return -(-len(self.inputs["keypoints_2d"]) // self.batch_size)
-
-
 def check_model_inputs(inputs: dict[str, Any], input_frames: int, source: str) -> None:
     """DataError unless `inputs` holds keypoints_2d (S, N, 17, 2) and frame_offsets (S, N)."""
     missing = [name for name in INPUT_NAMES if name not in inputs]
@@ -194,127 +169,284 @@ def check_windows(keypoints_2d_windows: Any, window_frames: int, source: str) ->
     return windows
 
 
+class Int8Workspace:
+    """One FP32 model prepared for INT8: pre-processed once, calibrated once per method,
+    then quantized with any set of layers (the sensitivity analysis quantizes many)."""
+
+    def __init__(
+        self,
+        fp32_onnx: Path,
+        calibration_inputs: dict[str, np.ndarray],
+        work_dir: Path,
+        source: str,
+    ) -> None:
+        self.work_dir = work_dir
+        self.source = source
+        self.model_path, self.pre_process = _pre_process(fp32_onnx, work_dir / "pre.onnx")
+        graph = load_onnx(self.model_path)
+        self.input_names = graph_input_names(graph)
+        self.layers = weight_layers(graph)
+        self.activations = _activation_inputs(graph, self.layers)
+        self.inputs = calibration_inputs
+        self._ranges: dict[str, dict[str, tuple[float, float]]] = {}
+
+    def ranges(self, method: str) -> dict[str, tuple[float, float]]:
+        """Activation ranges of every weight layer's input by `method` (computed once)."""
+        if method not in self._ranges:
+            tensors = sorted(set(self.activations.values()))
+            self._ranges[method] = activation_ranges(
+                self.model_path, self.inputs, self.input_names, method, tensors, self.work_dir
+            )
+        return self._ranges[method]
+
+    def quantize(self, method: str, int8_layers: Sequence[str], out_path: Path) -> onnx.ModelProto:
+        """QDQ INT8 of exactly `int8_layers` (per-channel weights, per-tensor activations
+        with the `method` ranges) at `out_path`; returns the written graph."""
+        unknown = sorted(set(int8_layers) - set(self.layers))
+        if unknown:
+            raise ExportError(f"INT8 layers {unknown} are not weight layers of the model")
+        nodes = nodes_of(self.layers, int8_layers)
+        ranges = self.ranges(method)
+        overrides = {
+            self.activations[node]: [
+                dict(zip(("rmin", "rmax"), np.float32(ranges[self.activations[node]]), strict=True))
+            ]
+            for node in nodes
+        }
+        # The ranges come from the overrides; quantize_static's own calibration pass only
+        # has to run, so it gets one window.
+        one_window = {name: array[:1] for name, array in self.inputs.items()}
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(self.model_path),
+                str(out_path),
+                ModelInputReader(one_window, self.input_names),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(WEIGHT_OP_TYPES),
+                nodes_to_quantize=nodes,
+                per_channel=True,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={
+                    "ActivationSymmetric": True,
+                    "WeightSymmetric": True,
+                    # Biases stay float: TensorRT dequantizes int8 only, not int32 biases.
+                    "QuantizeBias": False,
+                    # Q/DQ on the inputs of the chosen MatMul/Gemm only (TensorRT's pattern):
+                    # their outputs, the bias Adds and everything downstream stay float.
+                    "OpTypesToExcludeOutputQuantization": list(WEIGHT_OP_TYPES),
+                    "TensorQuantOverrides": overrides,
+                },
+            )
+        proto = onnx.load(out_path)
+        _drop_unused_domains(proto)
+        check_symmetric_qdq(proto, out_path)
+        return proto
+
+
+def _activation_inputs(graph: onnx.ModelProto, layers: dict[str, list[str]]) -> dict[str, str]:
+    """{weight node: its activation input tensor}."""
+    nodes = {node.name: node for node in graph.graph.node}
+    return {name: nodes[name].input[0] for names in layers.values() for name in names}
+
+
 def quantize_int8(
     fp32_onnx: str | Path,
     out_path: str | Path,
     calibration_inputs: dict[str, np.ndarray],
     *,
-    method: str = "minmax",
-    op_types: Sequence[str] = INT8_OP_TYPES,
-    per_channel: bool = True,
-    keep_inputs_float: bool = True,
+    method: str = "percentile",
+    int8_layers: Sequence[str] | None = None,
     source: str = "calibration data",
 ) -> dict[str, Any]:
-    """Static INT8 PTQ of an exported FP32 ONNX into a QDQ ONNX at `out_path`.
+    """Static INT8 PTQ of an exported FP32 ONNX into a QDQ ONNX at `out_path`, no gate.
 
-    calibration_inputs: prepared model inputs (see ModelInputReader). Returns
-    {"method", "samples", "op_types", "pre_process", "qdq_nodes"}.
+    calibration_inputs: prepared model inputs (see ModelInputReader); int8_layers: the
+    weight layers to quantize (default: qdq_placement.default_int8_layers). Returns
+    {"method", "samples", "pre_process", "int8_layers", "float_layers", "qdq_nodes"}.
     """
-    if method not in CALIBRATION_METHODS:
-        raise ExportError(
-            f"calibration method {method!r}: expected one of {list(CALIBRATION_METHODS)}"
-        )
+    _check_method(method, allow_auto=False)
     metadata = read_metadata(fp32_onnx)
     input_frames = int(json.loads(metadata["deployment"])["input_frames"])
     check_model_inputs(calibration_inputs, input_frames, source)
-    samples = len(calibration_inputs["keypoints_2d"])
     with tempfile.TemporaryDirectory(prefix="scjd-int8-") as work_dir:
-        model_in, pre_process = _pre_process(Path(fp32_onnx), Path(work_dir) / "pre.onnx")
-        graph = load_onnx(model_in)
-        reader = ModelInputReader(calibration_inputs, graph_input_names(graph))
-        extra_options = {
-            "ActivationSymmetric": True,
-            "WeightSymmetric": True,
-            # Only MatMuls with a weight: the attention products of two activations stay
-            # float (they cost little and lose accuracy in int8).
-            "MatMulConstBOnly": True,
-            # Biases stay float: TensorRT dequantizes int8 only, not int32 biases.
-            "QuantizeBias": False,
-            # Q/DQ on the inputs of MatMul/Gemm/Conv only (TensorRT's pattern): their outputs,
-            # the bias Adds, Softmax and the residual stream stay float.
-            "OpTypesToExcludeOutputQuantization": list(op_types),
-        }
-        if method == "entropy":
-            # quantize_static's entropy calibrator has as many histogram bins as int8 levels,
-            # which leaves the KL search one candidate (the min-max range): calibrate here.
-            ranges = _entropy_ranges(model_in, reader, op_types, Path(work_dir))
-            extra_options["TensorQuantOverrides"] = ranges
-            reader.rewind()
-        with atomic_path(out_path) as tmp, contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(
-                str(model_in),
-                str(tmp),
-                reader,
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(op_types),
-                per_channel=per_channel,
-                activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                # entropy: the ranges come from the overrides above
-                calibrate_method=CALIBRATION_METHODS["minmax" if method == "entropy" else method],
-                nodes_to_exclude=_nodes_reading_inputs(graph, op_types)
-                if keep_inputs_float
-                else [],
-                extra_options=extra_options,
-            )
-            proto = onnx.load(tmp)
-            _drop_unused_domains(proto)
-            qdq_nodes = check_symmetric_qdq(proto, out_path)
-            calibration = {"method": method, "samples": samples, "source": source}
-            _set_scjd_metadata(
-                proto, metadata, precision="int8", int8_calibration=json.dumps(calibration)
-            )
-            _check(proto, out_path)
+        workspace = Int8Workspace(Path(fp32_onnx), calibration_inputs, Path(work_dir), source)
+        layers = default_int8_layers(workspace.layers) if int8_layers is None else int8_layers
+        with atomic_path(out_path) as tmp:
+            proto = workspace.quantize(method, layers, tmp)
+            report = _placement_report(workspace, method, layers, proto)
+            _write_int8_metadata(proto, metadata, report, out_path)
             onnx.save(proto, tmp)
+    return report
+
+
+def _placement_report(
+    workspace: Int8Workspace, method: str, int8_layers: Sequence[str], proto: onnx.ModelProto
+) -> dict[str, Any]:
+    qdq_nodes = sum(
+        node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in proto.graph.node
+    )
     return {
         "method": method,
-        "samples": samples,
-        "op_types": list(op_types),
-        "pre_process": pre_process,
+        "samples": len(workspace.inputs["keypoints_2d"]),
+        "source": workspace.source,
+        "pre_process": workspace.pre_process,
+        "int8_layers": list(int8_layers),
+        "float_layers": [layer for layer in workspace.layers if layer not in int8_layers],
         "qdq_nodes": qdq_nodes,
     }
 
 
-# Histogram bins and quantized bins of the KL search (TensorRT's calibrator used 2048 bins;
-# 512 gives the same kind of threshold at a twentieth of ORT's pure-Python search time).
-ENTROPY_BINS = (512, 128)
-
-
-def _entropy_ranges(
-    model_path: Path, reader: ModelInputReader, op_types: Sequence[str], work_dir: Path
-) -> dict[str, list[dict[str, float]]]:
-    """KL-divergence (entropy) ranges of the activations, as TensorQuantOverrides."""
-    num_bins, num_quantized_bins = ENTROPY_BINS
-    calibrator = create_calibrator(
-        model_path,
-        list(op_types),
-        augmented_model_path=str(work_dir / "augmented.onnx"),
-        calibrate_method=CalibrationMethod.Entropy,
-        extra_options={
-            "symmetric": True,
-            "num_bins": num_bins,
-            "num_quantized_bins": num_quantized_bins,
-        },
-    )
-    with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its progress
-        calibrator.collect_data(reader)
-        ranges = calibrator.compute_data()
-    # float32 scalars: the quantizer computes scales with numpy on the override values.
-    return {
-        name: [dict(zip(("rmin", "rmax"), np.float32(ranges[name].range_value), strict=True))]
-        for name in ranges
+def _write_int8_metadata(
+    proto: onnx.ModelProto, metadata: dict[str, str], report: dict[str, Any], path: str | Path
+) -> None:
+    calibration = {key: report[key] for key in ("method", "samples", "source")}
+    if report["method"] == "percentile":
+        calibration["percentile"] = PERCENTILE
+    updates = {
+        "int8_calibration": json.dumps(calibration),
+        "int8_layers": json.dumps(report["int8_layers"]),
+        "int8_float_layers": json.dumps(report["float_layers"]),
     }
+    if "validation" in report:
+        updates["int8_validation"] = json.dumps(report["validation"])
+    _set_scjd_metadata(proto, metadata, precision="int8", **updates)
+    _check(proto, path)
 
 
-def _nodes_reading_inputs(graph: onnx.ModelProto, op_types: Sequence[str]) -> list[str]:
-    """Quantizable nodes fed straight by a graph input: the 2D keypoints keep full precision
-    (int8 steps of 1/127 of the normalised range are pixels wide)."""
-    inputs = set(graph_input_names(graph))
-    return [
-        node.name
-        for node in graph.graph.node
-        if node.op_type in op_types and inputs.intersection(node.input)
-    ]
+def _check_method(method: str, allow_auto: bool) -> None:
+    allowed = [*(("auto",) if allow_auto else ()), *CALIBRATION_METHODS]
+    if method not in allowed:
+        raise ExportError(f"calibration method {method!r}: expected one of {allowed}")
+
+
+def check_int8_thresholds(max_mpjpe_drop: float, max_joint_deviation: float) -> None:
+    """ExportError for a negative (or NaN) INT8 gate threshold."""
+    for flag, value in (
+        ("--max-mpjpe-drop", max_mpjpe_drop),
+        ("--max-joint-deviation", max_joint_deviation),
+    ):
+        if not value >= 0:
+            raise ExportError(f"{flag} {value} mm: expected a threshold >= 0 mm")
+
+
+def check_int8_gate(
+    measured: dict[str, float], target: Target, force: bool, path: str | Path
+) -> None:
+    """ExportError when the INT8 model misses either limit of `target` (unless `force`)."""
+    if force or target.met(measured):
+        return
+    drop, deviation = measured["mpjpe_delta_mm"], measured["joint_deviation_mm"]
+    raise ExportError(
+        f"{path}: INT8 validation MPJPE {drop:+.2f} mm vs FP32 (limit "
+        f"{target.max_mpjpe_drop_mm} mm) and mean |INT8 - FP32| {deviation:.2f} mm per joint "
+        f"(limit {target.max_joint_deviation_mm} mm); not written. Try another "
+        "--calib-method, more --calib-samples, or --force to keep it"
+    )
+
+
+def write_int8_onnx(
+    fp32_onnx: str | Path,
+    out_path: str | Path,
+    calibration_windows: np.ndarray,
+    validation_windows: np.ndarray,
+    validation_pose_3d: np.ndarray,
+    *,
+    method: str = "auto",
+    int8_layers: Sequence[str] | None = None,
+    max_mpjpe_drop: float = 0.5,
+    max_joint_deviation: float = 2.0,
+    sensitivity: bool = False,
+    mixed: bool = True,
+    force: bool = False,
+    source: str = "calibration data",
+) -> dict[str, Any]:
+    """Calibrate, quantize, measure, fall back to mixed precision, gate: the INT8 ONNX is
+    written only if it passes.
+
+    calibration_windows: (S, T, 17, 2) 2D windows of the training split; validation_windows
+    (B, T, 17, 2) and validation_pose_3d (B, 17, 3) centre-frame ground truth (metres).
+    method: a calibration method, or "auto": each one measured on the validation windows,
+    the smallest mean |INT8 - FP32| kept. int8_layers: the starting placement (default:
+    qdq_placement.default_int8_layers). sensitivity: measure every weight layer alone
+    (done anyway when the start misses the target and `mixed`). mixed: return the most
+    sensitive layers to float until the target is met. Returns the quantize_int8 report
+    plus "validation" (the final measurements), "methods", "sensitivity", "mixed_precision".
+    """
+    _check_method(method, allow_auto=True)
+    check_int8_thresholds(max_mpjpe_drop, max_joint_deviation)
+    target = Target(max_mpjpe_drop, max_joint_deviation)
+    fp32 = load_predictor(fp32_onnx, backend="onnxruntime")
+    window_frames = int(fp32.deployment["window_frames"])
+    calibration_windows = check_windows(calibration_windows, window_frames, source)
+    validation_windows = check_windows(validation_windows, window_frames, "validation windows")
+    keypoints_2d, frame_offsets, _ = fp32.prepare(calibration_windows)
+    inputs = {"keypoints_2d": keypoints_2d, "frame_offsets": frame_offsets}
+    evaluate = Int8Evaluator(fp32, validation_windows, validation_pose_3d)
+    metadata = read_metadata(fp32_onnx)
+    with tempfile.TemporaryDirectory(prefix="scjd-int8-") as work:
+        workspace = Int8Workspace(Path(fp32_onnx), inputs, Path(work), source)
+        layers = default_int8_layers(workspace.layers) if int8_layers is None else int8_layers
+        methods = CALIBRATION_METHODS if method == "auto" else (method,)
+        measured = {m: _measure(workspace, evaluate, m, layers) for m in methods}
+        method = min(methods, key=lambda m: measured[m]["joint_deviation_mm"])
+        search = _sensitivity_and_mixed(
+            workspace, evaluate, method, layers, measured[method], target, sensitivity, mixed
+        )
+        layers = search["mixed_precision"]["int8_layers"] if search["mixed_precision"] else layers
+        with atomic_path(out_path) as tmp:
+            proto = workspace.quantize(method, layers, tmp)
+            report = _placement_report(workspace, method, layers, proto)
+            report.update(validation=evaluate(tmp), methods=measured, **search)
+            report["validation"]["fp32_mpjpe_mm"] = evaluate.fp32_mpjpe_mm
+            report["target"] = asdict(target)
+            check_int8_gate(report["validation"], target, force, out_path)
+            _write_int8_metadata(proto, metadata, report, out_path)
+            onnx.save(proto, tmp)
+    return report
+
+
+def _measure(
+    workspace: Int8Workspace, evaluate: Int8Evaluator, method: str, layers: Sequence[str]
+) -> dict[str, float]:
+    path = workspace.work_dir / f"{method}.onnx"
+    workspace.quantize(method, layers, path)
+    return evaluate(path)
+
+
+def _sensitivity_and_mixed(
+    workspace: Int8Workspace,
+    evaluate: Int8Evaluator,
+    method: str,
+    layers: Sequence[str],
+    start: dict[str, float],
+    target: Target,
+    sensitivity: bool,
+    mixed: bool,
+) -> dict[str, Any]:
+    """{"sensitivity": ranked rows or None, "mixed_precision": the search or None}."""
+    needs_mixed = mixed and not target.met(start)
+    if not (sensitivity or needs_mixed):
+        return {"sensitivity": None, "mixed_precision": None}
+
+    def quantize(chosen: Sequence[str], path: Path) -> None:
+        workspace.quantize(method, chosen, path)
+
+    ranking = layer_sensitivity(list(workspace.layers), quantize, evaluate, workspace.work_dir)
+    for row in ranking:
+        row["default"] = "int8" if row["layer"] in layers else "float"
+    if not needs_mixed:
+        return {"sensitivity": ranking, "mixed_precision": None}
+    kept, steps = mixed_precision(layers, ranking, quantize, evaluate, target, workspace.work_dir)
+    return {
+        "sensitivity": ranking,
+        "mixed_precision": {
+            "int8_layers": kept,
+            "steps": steps,
+            "target_met": target.met(steps[-1]),
+        },
+    }
 
 
 def _pre_process(fp32_onnx: Path, pre_path: Path) -> tuple[Path, str]:
@@ -354,73 +486,6 @@ def check_symmetric_qdq(proto: onnx.ModelProto, path: str | Path) -> int:
     return len(qdq)
 
 
-def check_mpjpe_gate(
-    reference_mm: float, quantized_mm: float, max_drop_mm: float, force: bool, path: str | Path
-) -> None:
-    """ExportError when the quantized model's MPJPE exceeds the reference's by > max_drop_mm."""
-    drop = quantized_mm - reference_mm
-    if drop > max_drop_mm and not force:
-        raise ExportError(
-            f"{path}: INT8 validation MPJPE {quantized_mm:.2f} mm vs FP32 {reference_mm:.2f} mm "
-            f"({drop:+.2f} mm) is worse than the allowed {max_drop_mm} mm; not written. Try "
-            "--calib-method entropy or percentile, more --calib-samples, or --force to keep it"
-        )
-
-
-def write_int8_onnx(
-    fp32_onnx: str | Path,
-    out_path: str | Path,
-    calibration_windows: np.ndarray,
-    validation_windows: np.ndarray,
-    validation_pose_3d: np.ndarray,
-    *,
-    method: str = "minmax",
-    op_types: Sequence[str] = INT8_OP_TYPES,
-    max_mpjpe_drop: float = 1.0,
-    force: bool = False,
-    keep_inputs_float: bool = True,
-    source: str = "calibration data",
-) -> dict[str, Any]:
-    """Quantize, measure and gate: the INT8 ONNX is written only if it passes.
-
-    calibration_windows: (S, T, 17, 2) 2D windows of the training split; validation_windows
-    (B, T, 17, 2) and validation_pose_3d (B, 17, 3) centre-frame ground truth (metres).
-    MPJPE before/after is measured with ONNX Runtime. Returns the quantize_int8 report plus
-    mpjpe_fp32_mm, mpjpe_int8_mm and mpjpe_delta_mm.
-    """
-    from scjd_edge.export.runtime import load_predictor, predict_windows
-    from scjd_edge.metrics import mpjpe
-
-    fp32 = load_predictor(fp32_onnx, backend="onnxruntime")
-    window_frames = int(fp32.deployment["window_frames"])
-    calibration_windows = check_windows(calibration_windows, window_frames, source)
-    validation_windows = check_windows(validation_windows, window_frames, "validation windows")
-    keypoints_2d, frame_offsets, _ = fp32.prepare(calibration_windows)
-    calibration_inputs = {"keypoints_2d": keypoints_2d, "frame_offsets": frame_offsets}
-    with atomic_path(out_path) as tmp:
-        report = quantize_int8(
-            fp32_onnx,
-            tmp,
-            calibration_inputs,
-            method=method,
-            op_types=op_types,
-            keep_inputs_float=keep_inputs_float,
-            source=source,
-        )
-        int8 = load_predictor(tmp, backend="onnxruntime")
-        report["mpjpe_fp32_mm"] = 1000.0 * mpjpe(
-            predict_windows(fp32, validation_windows), validation_pose_3d
-        )
-        report["mpjpe_int8_mm"] = 1000.0 * mpjpe(
-            predict_windows(int8, validation_windows), validation_pose_3d
-        )
-        report["mpjpe_delta_mm"] = report["mpjpe_int8_mm"] - report["mpjpe_fp32_mm"]
-        check_mpjpe_gate(
-            report["mpjpe_fp32_mm"], report["mpjpe_int8_mm"], max_mpjpe_drop, force, out_path
-        )
-    return report
-
-
 def _set_scjd_metadata(proto: onnx.ModelProto, metadata: dict[str, str], **updates: str) -> None:
     """The source model's scjd_edge.* metadata (converters may drop it) with `updates`."""
     merged = {**metadata, **updates}
@@ -438,3 +503,36 @@ def _save_checked(proto: onnx.ModelProto, out_path: str | Path) -> None:
     _check(proto, out_path)
     with atomic_path(out_path) as tmp:
         onnx.save(proto, tmp)
+
+
+def describe_int8(report: dict[str, Any]) -> str:
+    """Console lines of a write_int8_onnx report: methods, sensitivity, mixed precision,
+    and the final validation numbers against the gate."""
+    lines = [f"INT8 calibration on {report['samples']} training windows, validation vs FP32 ONNX:"]
+    for method, measured in report["methods"].items():
+        chosen = " <- chosen" if method == report["method"] else ""
+        lines.append(f"  {method:<10} {_numbers(measured)}{chosen}")
+    if report["sensitivity"]:
+        lines.append("  layer sensitivity (that layer alone in int8), most sensitive first:")
+        lines += [
+            f"    {row['layer']:<32} {_numbers(row)} [{row['default']}]"
+            for row in report["sensitivity"]
+        ]
+    if report["mixed_precision"]:
+        for step in report["mixed_precision"]["steps"][1:]:
+            lines.append(f"  mixed precision: {step['float_layer']} -> float: {_numbers(step)}")
+    target = report["target"]
+    lines.append(
+        f"INT8 {len(report['int8_layers'])} of "
+        f"{len(report['int8_layers']) + len(report['float_layers'])} weight layers, "
+        f"{report['method']}: {_numbers(report['validation'])} (gate: MPJPE +"
+        f"{target['max_mpjpe_drop_mm']} mm, deviation {target['max_joint_deviation_mm']} mm)"
+    )
+    return "\n".join(lines)
+
+
+def _numbers(measured: dict[str, float]) -> str:
+    return (
+        f"MPJPE {measured['mpjpe_delta_mm']:+.3f} mm, mean |INT8 - FP32| "
+        f"{measured['joint_deviation_mm']:.3f} mm/joint"
+    )

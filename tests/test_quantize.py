@@ -1,0 +1,172 @@
+"""INT8 placement and calibration on real exported STE models (a tiny teacher and a tiny
+student, untrained: which nodes get Q/DQ does not depend on the weights' values)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from scjd_edge.config import Recipe
+from scjd_edge.data.formats import load_dataset
+from scjd_edge.distill.sampling import deployment_for_student
+from scjd_edge.export import quantize
+from scjd_edge.export.calibration import CALIBRATION_METHODS
+from scjd_edge.export.exporter import export_checkpoint, load_split_windows
+from scjd_edge.export.onnx_export import read_metadata
+from scjd_edge.export.qdq_placement import (
+    FLOAT_LAYERS,
+    layer_name,
+    quantized_node_names,
+    weight_layers,
+)
+from scjd_edge.export.runtime import load_predictor
+from scjd_edge.models.registry import create_model
+from scjd_edge.train.checkpoint import deployment_contract, save_checkpoint
+
+CMU_SPLIT = {
+    "train_subjects": ["CMU02", "CMU05", "CMU07"],
+    "val_subjects": ["CMU03", "CMU102"],
+    "test_subjects": ["CMU01"],
+}
+# (kind, frames the model reads, window frames T, depth)
+MODELS = {"teacher": (9, 9, 2), "student": (3, 9, 1)}
+
+
+def _checkpoint(path, data_dir, kind: str):
+    frames, window, depth = MODELS[kind]
+    torch.manual_seed(0)
+    model_config = {"name": "ste", "frames": frames, "dim": 16, "depth": depth, "heads": 2}
+    recipe = {"name": f"tiny-{kind}", "data": {"path": str(data_dir), **CMU_SPLIT}}
+    recipe["model"] = model_config
+    if kind == "student":
+        recipe["distill"] = {"input_frames": frames, "sampling": "uniform"}
+        deployment = deployment_for_student(window, frames, "uniform")
+    else:
+        deployment = deployment_contract(window)
+    recipe = Recipe.model_validate(recipe)
+    model = create_model(recipe.model)
+    save_checkpoint(
+        path,
+        {
+            "kind": kind,
+            "recipe": recipe.model_dump(),
+            "model_state": model.state_dict(),
+            "optimizer_state": None,
+            "scheduler_state": None,
+            "ema_state": None,
+            "rng_state": None,
+            "epoch": 0,
+            "step": 0,
+            "metrics": {},
+            "data": {"name": "cmu", "source": str(data_dir), "synthetic": False},
+            "deployment": deployment,
+        },
+    )
+    return model
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fp32_model(request, tmp_path_factory, cmu_data_dir):
+    """{"kind", "model" (torch), "onnx" (exported FP32), "calibration" (prepared inputs)}."""
+    kind = request.param
+    folder = tmp_path_factory.mktemp(f"quantize-{kind}")
+    model = _checkpoint(folder / f"{kind}.pt", cmu_data_dir, kind)
+    manifest = export_checkpoint(folder / f"{kind}.pt", folder)
+    onnx_path = folder / manifest["artifacts"][0]["file"]
+    windows, _ = load_split_windows(
+        load_dataset(cmu_data_dir), CMU_SPLIT["train_subjects"], "train", MODELS[kind][1], 96
+    )
+    keypoints_2d, frame_offsets, _ = load_predictor(onnx_path).prepare(windows)
+    calibration = {"keypoints_2d": keypoints_2d, "frame_offsets": frame_offsets}
+    return {"kind": kind, "model": model, "onnx": onnx_path, "calibration": calibration}
+
+
+def _expected_int8_layers(model: nn.Module) -> list[str]:
+    """From the torch modules: every Linear of the transformer blocks."""
+    return [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and not name.startswith(FLOAT_LAYERS)
+    ]
+
+
+def _scopes(layers: list[str]) -> list[str]:
+    """ONNX scopes of torch module paths: `spatial_blocks.0.attn.qkv` ->
+    `spatial_blocks.0/attn/qkv` (a ModuleList index stays with its list's name)."""
+    return [re.sub(r"\.(?!\d)", "/", layer) for layer in layers]
+
+
+def test_only_weight_matmuls_of_the_blocks_are_quantized(fp32_model, tmp_path):
+    out = tmp_path / "model.int8.onnx"
+    report = quantize.quantize_int8(
+        fp32_model["onnx"], out, fp32_model["calibration"], method="minmax"
+    )
+    proto = onnx.load(out)
+    expected = _expected_int8_layers(fp32_model["model"])
+    depth = MODELS[fp32_model["kind"]][2]
+    assert len(expected) == 2 * depth * 4  # qkv, proj, fc1, fc2 of each spatial/temporal block
+    quantized = quantized_node_names(proto)
+    assert sorted(quantized) == sorted(f"/model/{layer}/MatMul" for layer in _scopes(expected))
+    assert sorted(map(layer_name, quantized)) == sorted(expected) == sorted(report["int8_layers"])
+    # The attention products, the embedding, position encoding and head read float tensors.
+    dequantized = {n.output[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    float_nodes = [n for n in proto.graph.node if not set(n.input) & dequantized]
+    float_names = {n.name for n in float_nodes}
+    for block in ("spatial_blocks.0", "temporal_blocks.0"):
+        path = f"/model/{block}"
+        assert {f"{path}/attn/MatMul", f"{path}/attn/MatMul_1"} <= float_names
+    assert {
+        "/model/joint_embed/MatMul",
+        "/model/temporal_position/MatMul",
+        "/model/head/head.1/MatMul",
+    } <= float_names
+    assert {"LayerNormalization", "Softmax", "Erf", "Add"} <= {n.op_type for n in float_nodes}
+    # Weights per channel: one scale per output channel of every quantized weight.
+    initializers = {i.name: i for i in proto.graph.initializer}
+    weight_scales = [
+        initializers[n.input[1]]
+        for n in proto.graph.node
+        if n.op_type == "DequantizeLinear" and n.input[0] in initializers
+    ]
+    assert len(weight_scales) == len(expected) and all(s.dims[0] > 1 for s in weight_scales)
+    metadata = read_metadata(out)
+    assert json.loads(metadata["int8_layers"]) == report["int8_layers"]
+    assert sorted(json.loads(metadata["int8_float_layers"])) == [
+        "head.1",
+        "joint_embed",
+        "temporal_position",
+    ]
+    # Only the float layers still multiply by a float constant: the others read DQ weights.
+    assert sorted(weight_layers(proto)) == ["head.1", "joint_embed", "temporal_position"]
+
+
+def test_explicit_layers_are_the_only_ones_quantized(fp32_model, tmp_path):
+    out = tmp_path / "head.int8.onnx"
+    quantize.quantize_int8(
+        fp32_model["onnx"], out, fp32_model["calibration"], int8_layers=["head.1"]
+    )
+    assert quantized_node_names(onnx.load(out)) == ["/model/head/head.1/MatMul"]
+    with pytest.raises(Exception, match=r"\['nope'\] are not weight layers"):
+        quantize.quantize_int8(
+            fp32_model["onnx"], tmp_path / "x.onnx", fp32_model["calibration"], int8_layers=["nope"]
+        )
+
+
+def test_histogram_methods_clip_what_minmax_keeps(fp32_model, tmp_path):
+    workspace = quantize.Int8Workspace(
+        fp32_model["onnx"], fp32_model["calibration"], tmp_path, "test windows"
+    )
+    ranges = {method: workspace.ranges(method) for method in CALIBRATION_METHODS}
+    tensors = sorted(ranges["minmax"])
+    assert tensors and all(sorted(r) == tensors for r in ranges.values())
+    minmax = np.array([max(abs(v) for v in ranges["minmax"][t]) for t in tensors])
+    for method in ("entropy", "percentile"):
+        clipped = np.array([ranges[method][t][1] for t in tensors])
+        assert np.all(clipped <= minmax * 1.001), method  # symmetric: rmax = -rmin
+        assert np.any(clipped < 0.99 * minmax), method  # outliers are clipped somewhere
