@@ -190,6 +190,9 @@ def export(
     sensitivity: Annotated[
         bool, typer.Option(help="INT8: measure every layer alone in int8, ranked")
     ] = False,
+    mixed_precision: Annotated[
+        bool, typer.Option(help="INT8: keep the most sensitive layers float until the gate is met")
+    ] = True,
     force: Annotated[bool, typer.Option(help="Write INT8 even above --max-mpjpe-drop")] = False,
     trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs a GPU)")] = False,
     precision: Annotated[str, typer.Option(help="TensorRT precision: fp32, fp16, int8")] = "fp32",
@@ -216,6 +219,7 @@ def export(
         max_mpjpe_drop=max_mpjpe_drop,
         max_joint_deviation=max_joint_deviation,
         sensitivity=sensitivity,
+        mixed_precision=mixed_precision,
         force=force,
         trt=trt,
         precision=precision,

@@ -223,41 +223,50 @@ def test_int8_onnx_is_symmetric_qdq_and_within_the_gate(exported, cmu_windows):
     assert abs(errors["int8"] - errors["fp32"]) < 1.0
 
 
-@pytest.mark.parametrize("scale", [100.0, 0.0])
-def test_gate_refuses_a_broken_calibration_and_mixed_precision_repairs_it(
-    exported, cmu_windows, tmp_path, scale
-):
-    # 2D windows scaled x100 or all zeros give the quantized 2D input a range 100 times too
-    # wide, or none. The first embedding (fed by the 2D input) is quantized here on purpose:
-    # by default it stays float, and every other quantized tensor follows a LayerNorm, whose
-    # output range does not depend on the input scale.
+def _broken_calibration(exported, cmu_windows, tmp_path, scale):
+    """Arguments and options of write_int8_onnx with 2D calibration windows scaled by
+    `scale`, every weight layer quantized (the first embedding too, fed by the 2D input)."""
     calibration = cmu_windows["train"][0] * scale
-    out = tmp_path / "broken.int8.onnx"
-    arguments = (exported["onnx"]["fp32"], out, calibration, *cmu_windows["val"])
-    every_layer = json.loads(read_metadata(exported["onnx"]["int8"])["int8_layers"])
-    every_layer += json.loads(read_metadata(exported["onnx"]["int8"])["int8_float_layers"])
+    arguments = (exported["onnx"]["fp32"], tmp_path / "broken.int8.onnx", calibration)
+    metadata = read_metadata(exported["onnx"]["int8"])
+    every_layer = json.loads(metadata["int8_layers"]) + json.loads(metadata["int8_float_layers"])
     options = {"method": "minmax", "int8_layers": every_layer, "max_mpjpe_drop": 1.0}
+    return (*arguments, *cmu_windows["val"]), options
+
+
+@pytest.mark.parametrize("scale", [100.0, 0.0])
+def test_gate_refuses_a_broken_calibration(exported, cmu_windows, tmp_path, scale):
+    # 2D windows scaled x100 or all zeros give the quantized 2D input a range 100 times too
+    # wide, or none. The first embedding is quantized here on purpose: by default it stays
+    # float, and every other quantized tensor follows a LayerNorm, whose output range does
+    # not depend on the input scale.
+    arguments, options = _broken_calibration(exported, cmu_windows, tmp_path, scale)
+    out = arguments[1]
     with pytest.raises(ExportError, match=r"per joint \(limit 2.0 mm\); not written"):
         quantize.write_int8_onnx(*arguments, **options, mixed=False)
     assert not out.exists() and not list(tmp_path.iterdir())
     report = quantize.write_int8_onnx(*arguments, **options, mixed=False, force=True)
     assert out.is_file() and report["validation"]["joint_deviation_mm"] > 2.0
     assert report["mixed_precision"] is None and report["sensitivity"] is None
-    # Mixed precision: the sensitivity ranking puts the embedding first, and returning it
-    # (and any other layer needed) to float meets the target.
-    report = quantize.write_int8_onnx(*arguments, **options)
+
+
+def test_mixed_precision_repairs_a_broken_calibration(exported, cmu_windows, tmp_path):
+    arguments, options = _broken_calibration(exported, cmu_windows, tmp_path, 100.0)
+    report = quantize.write_int8_onnx(*arguments, **options, sensitivity=True)
+    # The sensitivity ranking puts the embedding first; returning it (and any other layer
+    # needed) to float meets the target.
     ranking = report["sensitivity"]
     assert ranking[0]["layer"] == "joint_embed"
-    assert sorted(row["layer"] for row in ranking) == sorted(every_layer)
+    assert sorted(row["layer"] for row in ranking) == sorted(options["int8_layers"])
     deviations = [row["joint_deviation_mm"] for row in ranking]
     assert deviations == sorted(deviations, reverse=True)
     steps = report["mixed_precision"]["steps"]
     assert steps[0]["float_layer"] is None and steps[1]["float_layer"] == "joint_embed"
-    assert report["mixed_precision"]["target_met"]
+    assert steps[0]["joint_deviation_mm"] > 2.0 and report["mixed_precision"]["target_met"]
     assert "joint_embed" in report["float_layers"] and report["int8_layers"]
     assert report["validation"]["joint_deviation_mm"] <= 2.0
     assert report["validation"]["mpjpe_delta_mm"] <= 1.0
-    assert json.loads(read_metadata(out)["int8_float_layers"]) == report["float_layers"]
+    assert json.loads(read_metadata(arguments[1])["int8_float_layers"]) == report["float_layers"]
 
 
 def test_calibration_data_of_the_wrong_layout_is_a_data_error(exported, cmu_windows, tmp_path):
@@ -369,14 +378,14 @@ def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
     result = CliRunner().invoke(
         app,
         [*arguments, "--max-joint-deviation", "0", "--calib-samples", "32"]
-        + ["--calib-method", "minmax", "--max-mpjpe-drop", "1000"],
+        + ["--calib-method", "minmax", "--max-mpjpe-drop", "1000", "--no-mixed-precision"],
     )
     assert result.exit_code == 1
-    assert "mean |INT8 - FP32|" in result.output and "(limit 0.0 mm)" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
     fp32, int8 = manifest["artifacts"]
     assert fp32["status"] == "ok" and (out / fp32["file"]).is_file()
     assert int8["status"] == "failed" and "not written" in int8["reason"]
+    assert "mean |INT8 - FP32|" in int8["reason"] and "(limit 0.0 mm)" in int8["reason"]
     assert not (out / "tiny.int8.onnx").exists()
     # Negative thresholds: refused before any work, one line, exit 2.
     for flag in ("--max-mpjpe-drop", "--max-joint-deviation"):

@@ -30,7 +30,7 @@ ENTROPY_BINS = (512, 128)
 PERCENTILE_BINS = 2048
 # Windows per collect_data call: the calibrators keep every intermediate tensor of a call
 # in memory (a T = 81 teacher's attention maps are megabytes per window).
-CHUNK_WINDOWS = 64
+CHUNK_WINDOWS = 32
 
 _CALIBRATOR_OPTIONS = {
     "minmax": (CalibrationMethod.MinMax, {"symmetric": True}),

@@ -48,6 +48,7 @@ def export_checkpoint(
     max_mpjpe_drop: float = 0.5,
     max_joint_deviation: float = 2.0,
     sensitivity: bool = False,
+    mixed_precision: bool = True,
     force: bool = False,
     trt: bool = False,
     precision: str = "fp32",
@@ -115,6 +116,7 @@ def export_checkpoint(
                 max_mpjpe_drop=max_mpjpe_drop,
                 max_joint_deviation=max_joint_deviation,
                 sensitivity=sensitivity,
+                mixed=mixed_precision,
             ),
         )
     if plan is not None:

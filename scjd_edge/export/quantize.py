@@ -433,7 +433,9 @@ def _sensitivity_and_mixed(
     def quantize(chosen: Sequence[str], path: Path) -> None:
         workspace.quantize(method, chosen, path)
 
-    ranking = layer_sensitivity(list(workspace.layers), quantize, evaluate, workspace.work_dir)
+    # Without --sensitivity, only the layers mixed precision may return to float are ranked.
+    ranked = list(workspace.layers) if sensitivity else list(layers)
+    ranking = layer_sensitivity(ranked, quantize, evaluate, workspace.work_dir)
     for row in ranking:
         row["default"] = "int8" if row["layer"] in layers else "float"
     if not needs_mixed:
