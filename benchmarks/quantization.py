@@ -82,6 +82,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=1.5, help="time budget per round (s)")
     parser.add_argument("--note", default="", help="a sentence on how the models were trained")
     parser.add_argument(
+        "--no-sensitivity",
+        action="store_true",
+        help="skip the full per-layer ranking (mixed precision still ranks what it needs)",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="take a model's results from WORK/NAME/result.json when an earlier run wrote it",
@@ -131,7 +136,7 @@ def run_model(name: str, checkpoint: Path, args: argparse.Namespace, console: Co
         int8=True,
         calib_data=args.data,
         calib_samples=args.calib_samples,
-        sensitivity=True,
+        sensitivity=not args.no_sensitivity,
         force=True,
     )
     rows = {row["precision"]: row for row in manifest["artifacts"]}
@@ -400,6 +405,8 @@ def _model_markdown(name: str, model: dict[str, Any]) -> list[str]:
         "| layer | default | MPJPE change (mm) | mean abs(INT8 - FP32) per joint (mm) |",
         "|---|---|---:|---:|",
     ]
+    if not int8["sensitivity"]:
+        lines.append("| (not measured in this run: --no-sensitivity) | | | |")
     for row in int8["sensitivity"] or []:
         lines.append(
             f"| {row['layer']} | {row['default']} | {row['mpjpe_delta_mm']:+.3f} | "
