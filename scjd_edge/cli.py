@@ -42,7 +42,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except ScjdError as error:
-            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
