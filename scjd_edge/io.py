@@ -100,7 +100,9 @@ def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> 
         with tempfile.TemporaryFile(dir=ancestor):
             pass
     except OSError as error:
-        raise OutputError(f"{what} {target}: cannot write in {ancestor} ({error.strerror})")
+        raise OutputError(
+            f"{what} {target}: cannot write in {ancestor} ({error.strerror})"
+        ) from None
     return target
 
 
