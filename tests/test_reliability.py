@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -24,13 +25,14 @@ from typer.testing import CliRunner
 
 from scjd_edge.cli import app
 from scjd_edge.config import load_recipe
-from scjd_edge.errors import ExportError
+from scjd_edge.errors import ExportError, TrainingDiverged
 from scjd_edge.export.exporter import MANIFEST_NAME, export_checkpoint
 from scjd_edge.export.onnx_export import check_parity
 from scjd_edge.export.runtime import load_predictor, torch_predictor
 from scjd_edge.io import KILL_AT_ENV
-from scjd_edge.train.checkpoint import build_model_from_checkpoint
-from scjd_edge.train.tasks import train_teacher
+from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
+from scjd_edge.train.engine import fit
+from scjd_edge.train.tasks import TeacherTask, train_teacher
 
 TINY = ["train.max_steps=2", "model.dim=16", "model.depth=1", "model.frames=9"]
 TINY_VALIDATION = ["train.val_max_windows=32"]
@@ -99,6 +101,27 @@ def test_diverged_training_stops_at_the_step_with_exit_2(tmp_path):
     refuse(["export", run / "last.pt", "--out", tmp_path / "e"], "last.pt", root=tmp_path)
 
 
+class _NanLossFromStep(TeacherTask):
+    """The teacher's real loss, made NaN from optimiser step `nan_step` on."""
+
+    def __init__(self, recipe, nan_step):
+        super().__init__(recipe)
+        self.calls, self.nan_step = 0, nan_step
+
+    def loss(self, batch):
+        self.calls += 1
+        total, terms = super().loss(batch)
+        return (total * math.nan if self.calls >= self.nan_step else total), terms
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
+    recipe = load_recipe("teacher_synth", [*TINY, "train.max_steps=4", "train.checkpoint_every=1"])
+    with pytest.raises(TrainingDiverged, match="diverged at step 3: loss is nan; kept .*last.pt"):
+        fit(recipe, tmp_path, _NanLossFromStep(recipe, nan_step=3))
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
+    assert not (tmp_path / "best.pt").exists()
+
+
 def test_nan_weights_are_refused_by_export_and_evaluate(work, tmp_path):
     nan = poisoned_checkpoint(work / "run" / "best.pt", tmp_path / "nan.pt", float("nan"))
     refuse(["export", nan, "--out", work / "export"], "nan.pt", "NaN or Inf", root=work)
@@ -113,6 +136,12 @@ def test_nan_weights_are_refused_by_export_and_evaluate(work, tmp_path):
 def test_finite_weights_with_infinite_outputs_fail_the_export(work, tmp_path):
     huge = poisoned_checkpoint(work / "run" / "best.pt", tmp_path / "huge.pt", 1e38)
     refuse(["export", huge, "--out", work / "export"], "huge.pt", "NaN or Inf", root=work)
+    refuse(
+        ["evaluate", huge, "--data", "builtin:synthetic", "--json", tmp_path / "e.json"],
+        "huge.pt",
+        "NaN or Inf",
+        root=tmp_path,
+    )
 
 
 def test_parity_gate_fails_on_nan_outputs_instead_of_passing_as_zero(work):
