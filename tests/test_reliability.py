@@ -306,6 +306,15 @@ def full_disk(tmp_path):
 
 def test_disk_full_at_write_time_is_one_line(work, full_disk):
     refuse(["data", "synth", "--out", full_disk / "synth"], "space left", root=full_disk)
+    (full_disk / "filler").write_bytes(bytes(32 * 1024))  # the ONNX file needs ~55 kB
+    refuse(
+        ["export", work / "run" / "best.pt", "--out", full_disk / "export"],
+        "best.onnx",
+        "space left",
+        root=full_disk,
+    )
+    assert not (full_disk / "export").exists()
+    assert not [p for p in full_disk.iterdir() if p.name.startswith(".")]  # no staging left
     line = refuse(
         ["train-teacher", "teacher_synth", "--out", full_disk / "run", *TINY],
         "run",
@@ -420,6 +429,30 @@ def test_two_exports_into_one_folder_never_mix(work, tmp_path):
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
     source = work / "run" / ("best.pt" if "best.onnx" in final else "last.pt")
     assert manifest["checkpoint_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["train-teacher", "teacher_synth", "--out", "{file}"], "exists and is not a folder"),
+        (["export", "{best}", "--out", "{file}"], "exists and is not a folder"),
+        (["data", "synth", "--out", "{file}"], "exists and is not a folder"),
+        (
+            ["evaluate", "{best}", "--data", "builtin:synthetic", "--json", "{folder}"],
+            "exists and is not a file",
+        ),
+        (["infer", "{best}", "--keypoints", "k.npz", "--viz", "{file}/v.gif"], "is a file"),
+        (["distill", "scjd_synth", "--teacher", "{nan}", "--out", "{folder}/s"], "NaN or Inf"),
+    ],
+    ids=["train", "export", "synth", "evaluate", "infer-viz", "distill-nan-teacher"],
+)
+def test_more_outputs_of_the_wrong_kind_and_bad_inputs(work, tmp_path, args, named):
+    (tmp_path / "file").write_text("a file")
+    (tmp_path / "folder").mkdir()
+    nan = poisoned_checkpoint(work / "run" / "best.pt", tmp_path / "nan.pt", float("nan"))
+    paths = {"file": tmp_path / "file", "folder": tmp_path / "folder", "nan": nan}
+    paths["best"] = work / "run" / "best.pt"
+    refuse([arg.format(**paths) for arg in args], named, root=tmp_path)
 
 
 def test_export_refuses_a_folder_with_files_it_did_not_write(work, tmp_path):
