@@ -72,6 +72,13 @@ def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     return Path(path)
 
 
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a log (not atomic: a crash may tear the last line)."""
+    target = Path(path)
+    with _as_output_error(target), open(target, "a", encoding="utf-8") as log_file:
+        log_file.write(line + "\n")
+
+
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

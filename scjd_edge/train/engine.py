@@ -42,7 +42,7 @@ from scjd_edge.errors import (
     ScjdError,
     TrainingDiverged,
 )
-from scjd_edge.io import write_text
+from scjd_edge.io import append_line, write_text
 from scjd_edge.train.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -616,8 +616,7 @@ class RunLog:
 
     def write(self, **record: Any) -> None:
         if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as log_file:
-                log_file.write(json.dumps(record) + "\n")
+            append_line(self.path, json.dumps(record))
 
 
 class _StopSignal:
