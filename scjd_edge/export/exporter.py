@@ -334,6 +334,8 @@ def _export_int8(
         f"{', forced' if force else ''})"
     )
     mpjpe_mm = report["mpjpe_int8_mm"]
+    if not np.isfinite(mpjpe_mm):
+        raise ExportError(f"{job.paths['int8'].name}: validation MPJPE is {mpjpe_mm} (NaN/Inf)")
     return {
         "mpjpe_mm": mpjpe_mm,
         "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm,

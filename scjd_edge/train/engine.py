@@ -200,7 +200,7 @@ def train_epoch(
         state.epoch_step += 1
         loss = float(total.detach())
         terms = {name: float(value) for name, value in terms.items()}
-        run.check_finite({"loss": loss, **terms}, state)
+        run.check_finite("loss", loss, state)
         state.epoch_loss_sum += loss
         for name, value in terms.items():
             state.epoch_term_sums[name] = state.epoch_term_sums.get(name, 0.0) + value
@@ -244,7 +244,7 @@ def end_epoch(
     }
     if finished or (state.epoch_step == 0 and state.epoch % config.val_every == 0):
         state.last_val_mpjpe_mm = run.validate(val_windows)
-        run.check_finite({"validation MPJPE": state.last_val_mpjpe_mm}, state)
+        run.check_finite("validation MPJPE", state.last_val_mpjpe_mm, state)
         if state.last_val_mpjpe_mm < state.best_val_mpjpe_mm:
             state.best_val_mpjpe_mm = state.last_val_mpjpe_mm
             state.best_epoch = state.epoch
@@ -487,15 +487,14 @@ class _Run:
             self.ema.n_averaged.fill_(max(1, checkpoint["step"]))
         return TrainState(**checkpoint["train_state"]), checkpoint["rng_state"]
 
-    def check_finite(self, values: dict[str, float], state: TrainState) -> None:
+    def check_finite(self, name: str, value: float, state: TrainState) -> None:
         """Stop a diverged run (NaN/Inf loss or metric) before it saves a checkpoint."""
-        bad = {name: value for name, value in values.items() if not math.isfinite(value)}
-        if not any_rank(bool(bad), self.context, self.device):
+        if not any_rank(not math.isfinite(value), self.context, self.device):
             return
-        name, value = next(iter(bad.items()), ("a value on another process", math.nan))
+        shown = "NaN/Inf on another process" if math.isfinite(value) else value
         kept = f"kept {self.last_path}" if self.last_path.is_file() else "no checkpoint saved"
         raise TrainingDiverged(
-            f"training diverged at step {state.step}: {name} is {value}; {kept} (lower "
+            f"training diverged at step {state.step}: {name} is {shown}; {kept} (lower "
             "train.lr, check the data, or set train.grad_clip)"
         )
 
