@@ -8,7 +8,10 @@
                          validation MPJPE and its delta against the torch model
 
 Like Ultralytics' exporter, a format that fails is a row with its reason, not the end of
-the run; the FP32 ONNX is the exception, since every other artifact is made from it.
+the run; the FP32 ONNX is the exception, since every other artifact is made from it. The
+folder is one transaction (`scjd_edge.io.staged_folder`): built beside `out_dir` and
+swapped in whole, so it always holds one complete export, and a refused export (e.g. the
+parity gate) leaves the previous one untouched.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ def export_checkpoint(
                 engine,
                 lambda: _build_engine(job, manifest, engine, plan),
             )
+        for row in manifest["artifacts"]:  # reasons name the files where they will be
+            if row.get("reason"):
+                row["reason"] = row["reason"].replace(str(staging), str(out_dir))
         write_json(staging / MANIFEST_NAME, manifest)
     _print_summary(manifest, out_dir)
     return manifest

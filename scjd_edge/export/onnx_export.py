@@ -175,13 +175,13 @@ def stamp_graph_sha256(proto: onnx.ModelProto) -> None:
     set_metadata(proto, {METADATA_PREFIX + GRAPH_SHA256_KEY: graph_sha256(proto)})
 
 
-def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:
+def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Parse an ONNX file; a missing, corrupt or non-ONNX file is an ExportError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: ONNX file not found")
     try:
-        proto = onnx.load(path, load_external_data=load_weights)
+        proto = onnx.load(path)
     except Exception as error:  # protobuf raises DecodeError, RuntimeWarning-like errors...
         raise ExportError(f"{path}: not an ONNX model (cannot parse it: {error})") from None
     if not proto.ir_version or not proto.graph.node:
