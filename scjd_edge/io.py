@@ -155,7 +155,9 @@ def _swap_in(staging: Path, target: Path) -> None:
         raise OutputError(f"{target} is a file, not a folder")
     if _exchange(staging, target):
         return
-    old = staging.with_name(staging.name + ".old")  # no atomic exchange: two renames
+    # No atomic exchange here: two renames. The old set is parked under a name that the
+    # clean-up of staging folders never matches, so a kill in between cannot lose it.
+    old = target.with_name(f".{target.name}.old-{staging.name.rsplit('-', 1)[-1]}")
     os.rename(target, old)
     os.rename(staging, target)
     os.rename(old, staging)
@@ -181,9 +183,10 @@ def _exchange(first: Path, second: Path) -> bool:
 def _remove_abandoned_staging(target: Path) -> None:
     """Delete staging folders of `target` that no live process holds (killed runs)."""
     for staging in target.parent.glob(f".{target.name}{_STAGING_MARK}*"):
-        if not staging.is_dir():
-            continue
-        lock = os.open(staging, os.O_RDONLY)
+        try:
+            lock = os.open(staging, os.O_RDONLY)
+        except OSError:
+            continue  # removed meanwhile, or not a folder
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -175,17 +175,7 @@ def _fit(
         f"done: best validation MPJPE {state.best_val_mpjpe_mm:.1f} mm (epoch {state.best_epoch}); "
         f"checkpoints in {out_dir}"
     )
-    return {
-        "out_dir": str(out_dir),
-        "best_checkpoint": str(run.best_path),
-        "last_checkpoint": str(run.last_path),
-        "device": str(device),
-        "world_size": context.world_size,
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "wall_time_s": monitor.elapsed(),
-        **asdict(state),
-    }
+    return _summary(run, state, steps_per_epoch, total_steps, monitor.elapsed())
 
 
 def train_epoch(
@@ -254,6 +244,22 @@ def end_epoch(
     monitor.log_epoch(state, epoch_record)
     run.save(run.last_path, state)
     monitor.print(_epoch_line(state, config.epochs))
+
+
+def _summary(
+    run: _Run, state: TrainState, steps_per_epoch: int, total_steps: int, wall_time_s: float
+) -> dict[str, Any]:
+    return {
+        "out_dir": str(run.last_path.parent),
+        "best_checkpoint": str(run.best_path),
+        "last_checkpoint": str(run.last_path),
+        "device": str(run.device),
+        "world_size": run.context.world_size,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "wall_time_s": wall_time_s,
+        **asdict(state),
+    }
 
 
 def _refuse_existing_run(out_dir: Path) -> None:
