@@ -23,13 +23,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from scjd_edge import io as scjd_io
 from scjd_edge.cli import app
 from scjd_edge.config import load_recipe
 from scjd_edge.errors import ExportError, TrainingDiverged
 from scjd_edge.export.exporter import MANIFEST_NAME, export_checkpoint
 from scjd_edge.export.onnx_export import check_parity
 from scjd_edge.export.runtime import load_predictor, torch_predictor
-from scjd_edge.io import KILL_AT_ENV
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from scjd_edge.train.engine import fit
 from scjd_edge.train.tasks import TeacherTask, train_teacher
@@ -372,7 +372,7 @@ def export_in_child(checkpoint: Path, out: Path, kill_at: str | None = None) -> 
         code = 1
         try:
             if kill_at:
-                os.environ[KILL_AT_ENV] = kill_at
+                os.environ[scjd_io.KILL_AT_ENV] = kill_at
             export_checkpoint(checkpoint, out)
             code = 0
         finally:
@@ -460,3 +460,23 @@ def test_export_refuses_a_folder_with_files_it_did_not_write(work, tmp_path):
     folder.mkdir()
     (folder / "notes.txt").write_text("keep me")
     refuse(["export", work / "run" / "best.pt", "--out", folder], "notes.txt", root=tmp_path)
+
+
+@pytest.mark.parametrize("atomic_exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_staged_folder_commits_whole_rolls_back_and_keeps_caches(
+    tmp_path, monkeypatch, atomic_exchange
+):
+    if not atomic_exchange:  # the path taken where renameat2 does not exist
+        monkeypatch.setattr(scjd_io, "_exchange", lambda first, second: False)
+    folder = tmp_path / "folder"
+    with scjd_io.staged_folder(folder) as staging:
+        (staging / "a").write_text("1")
+        (staging / "cache").write_text("c")
+    with pytest.raises(RuntimeError), scjd_io.staged_folder(folder) as staging:
+        (staging / "b").write_text("2")
+        raise RuntimeError("the build failed")
+    assert sorted(p.name for p in folder.iterdir()) == ["a", "cache"]
+    with scjd_io.staged_folder(folder, keep=("cache",)) as staging:
+        (staging / "b").write_text("2")
+    assert sorted(p.name for p in folder.iterdir()) == ["b", "cache"]
+    assert [p.name for p in tmp_path.iterdir()] == ["folder"]
