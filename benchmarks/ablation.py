@@ -296,7 +296,7 @@ def _result_row(
     checkpoint = load_checkpoint(checkpoint_path)
     deployment = checkpoint["deployment"]
     model_config = recipe_of(checkpoint, source=str(checkpoint_path)).model
-    cost = model_cost(model_config, int(deployment["input_frames"]))
+    cost = model_cost(model_config, int(deployment.input_frames))
     evaluation = evaluate_checkpoint(checkpoint_path, args.data, "test", device=args.device)
     row = {
         "key": variant.key,
@@ -311,10 +311,10 @@ def _result_row(
             if recipe.distill is not None
             else None
         ),
-        "sampling": deployment["sampling"],
-        "window_frames": int(deployment["window_frames"]),
-        "input_frames": int(deployment["input_frames"]),
-        "frame_offsets": deployment["frame_offsets"],
+        "sampling": deployment.sampling,
+        "window_frames": int(deployment.window_frames),
+        "input_frames": int(deployment.input_frames),
+        "frame_offsets": deployment.frame_offsets,
         "params": cost.params,
         "output_frames": cost.output_frames,
         "macs_per_window": cost.macs_per_window,

@@ -38,6 +38,7 @@ from scjd_edge.bench.report import (
 )
 from scjd_edge.bench.timing import measure_latency
 from scjd_edge.config import ModelConfig
+from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import PoseDataset, load_dataset
 from scjd_edge.data.windows import PoseWindows
 from scjd_edge.errors import ConfigError, DataError, ExportError, ScjdError
@@ -83,7 +84,7 @@ class ModelSource:
     kind: str | None = None
     source: str = ""  # sha256 of the source checkpoint
     precision: str = "fp32"
-    deployment: dict | None = None
+    deployment: Deployment | None = None
     model_config: ModelConfig | None = None
     test_subjects: list[str] | None = None
     cost: ModelCost | None = None
@@ -306,7 +307,7 @@ def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
         if source.format == "onnx":
             where = "the ONNX metadata has no scjd_edge.model_config"
         return None, f"n/a: {where}, so the source model cannot be rebuilt to count"
-    frames = int(source.deployment["input_frames"])
+    frames = int(source.deployment.input_frames)
     return _cached_cost(source.model_config.model_dump_json(), frames), None
 
 
@@ -362,7 +363,7 @@ def _bench_target(
     if source.problem:
         return [_failed(base, batch, source.problem) for batch in settings["batches"]]
     try:
-        windows = evaluation.windows(int(source.deployment["window_frames"]))
+        windows = evaluation.windows(int(source.deployment.window_frames))
         started = time.perf_counter()
         predictor = _load(source, target, settings["threads"])
         predictor(windows[:1])  # first output: torch.compile / TensorRT EP build here
