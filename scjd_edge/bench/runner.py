@@ -145,6 +145,7 @@ def run_bench(
     console: Console | None = None,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
+    goals: Callable[[dict], list[dict]] | None = None,
 ) -> dict:
     """Benchmark `models` and write `stem`.json/.csv/.md/.png in `out_dir`; returns the report.
 
@@ -155,7 +156,8 @@ def run_bench(
     source model gets status "below_gate". test_subjects: default from the checkpoints'
     recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
     (default: both where CUDA exists). extra_markdown(report) -> text appended to the
-    markdown report.
+    markdown report; goals(report) -> the `goals` list stored in the report
+    (scjd_edge.bench.goals).
     """
     console = console or Console()
     _check_arguments(models, backends, batches, eval_windows)
@@ -207,6 +209,7 @@ def run_bench(
         "rows": rows,
         "warnings": warnings,
     }
+    report["goals"] = goals(report) if goals else []
     print_report(report, console)
     extra = extra_markdown(report) if extra_markdown else ""
     paths = write_all(report, out_dir, stem=stem, extra_markdown=extra)
