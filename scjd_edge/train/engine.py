@@ -35,6 +35,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel
 
 from scjd_edge.config import Recipe, TrainConfig
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import (
     CheckpointError,
     ConfigError,
@@ -71,7 +72,7 @@ class Task(Protocol):
     kind: str  # checkpoint kind: "teacher" | "student" | "baseline"
     model: nn.Module  # the deployed model: model_state, EMA, validation
     trainable: nn.Module  # everything the optimiser updates; holds `model`
-    deployment: dict[str, Any]  # deployment contract; window_frames sizes the data windows
+    deployment: Deployment  # the deployment contract; window_frames sizes the data windows
 
     def to(self, device: torch.device) -> None: ...
 
@@ -150,7 +151,7 @@ def _fit(
     monitor = _Monitor(out_dir, context)
     seed_everything(recipe.seed)
     task.to(device)
-    data = load_training_data(recipe, int(task.deployment["window_frames"]))
+    data = load_training_data(recipe, int(task.deployment.window_frames))
     loader = _train_loader(data.train, recipe, context)
     steps_per_epoch, total_steps = _run_length(config, len(loader), len(data.train))
     run = _Run(recipe, task, device, context, out_dir, data.info, steps_per_epoch, total_steps)
@@ -161,7 +162,7 @@ def _fit(
     monitor.start(state.step, total_steps)
     monitor.print(
         f"training {task.kind} on {device} x{context.world_size}: {len(data.train)} windows of "
-        f"{task.deployment['window_frames']} frames, {steps_per_epoch} steps/epoch, "
+        f"{task.deployment.window_frames} frames, {steps_per_epoch} steps/epoch, "
         f"{total_steps} steps; writing to {out_dir}"
     )
     with monitor:
