@@ -154,7 +154,7 @@ def test_parity_gate_fails_on_nan_outputs_instead_of_passing_as_zero(work):
     onnx_model = load_predictor(work / "export" / "best.onnx", backend="onnxruntime")
     from scjd_edge.data.formats import load_dataset
 
-    window_frames = checkpoint["deployment"]["window_frames"]
+    window_frames = checkpoint["deployment"].window_frames
     dataset = load_dataset("builtin:synthetic")
     windows = load_split_windows(dataset, ["SYN5"], "val", window_frames, 8)
     with pytest.raises(ExportError, match="outputs NaN or Inf"):
