@@ -34,6 +34,7 @@ import numpy as np
 from rich.console import Console
 
 from scjd_edge.bench.device import device_report
+from scjd_edge.bench.goals import goals_markdown, judged
 from scjd_edge.bench.timing import measure_latency
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.errors import ScjdError
@@ -171,7 +172,7 @@ def _windows(checkpoint: Path, data: str, split: str, count: int) -> tuple[np.nd
     recipe = recipe_of(ckpt, source=str(checkpoint))
     subjects = getattr(recipe.data, f"{split}_subjects")
     dataset = load_dataset(data, keypoints=recipe.data.keypoints)
-    window_frames = int(ckpt["deployment"]["window_frames"])
+    window_frames = int(ckpt["deployment"].window_frames)
     return load_split_windows(dataset, subjects, split, window_frames, count)
 
 
@@ -311,33 +312,33 @@ def goals(models: dict[str, dict]) -> list[dict[str, Any]]:
         target = model["int8"]["target"]
         gate = f"MPJPE +{target['max_mpjpe_drop_mm']} mm, {target['max_joint_deviation_mm']} mm"
         rows += [
-            {
-                "goal": f"{name}: |change of test MPJPE| <= {MPJPE_GOAL_MM} mm (INT8 vs FP32 ONNX)",
-                "met": abs(test["mpjpe_delta_mm"]) <= MPJPE_GOAL_MM,
-                "measured": f"{test['mpjpe_delta_mm']:+.3f} mm",
-            },
-            {
-                "goal": f"{name}: mean |INT8 - FP32| per joint on test <= {DEVIATION_GOAL_MM} mm",
-                "met": test["joint_deviation_mm"] <= DEVIATION_GOAL_MM,
-                "measured": f"{test['joint_deviation_mm']:.3f} mm",
-            },
-            {
-                "goal": f"{name}: INT8 export passes the default gate (validation: {gate})",
-                "met": validation["mpjpe_delta_mm"] <= target["max_mpjpe_drop_mm"]
+            judged(
+                f"{name}: |change of test MPJPE| <= {MPJPE_GOAL_MM} mm (INT8 vs FP32 ONNX)",
+                abs(test["mpjpe_delta_mm"]) <= MPJPE_GOAL_MM,
+                f"{test['mpjpe_delta_mm']:+.3f} mm",
+            ),
+            judged(
+                f"{name}: mean |INT8 - FP32| per joint on test <= {DEVIATION_GOAL_MM} mm",
+                test["joint_deviation_mm"] <= DEVIATION_GOAL_MM,
+                f"{test['joint_deviation_mm']:.3f} mm",
+            ),
+            judged(
+                f"{name}: INT8 export passes the default gate (validation: {gate})",
+                validation["mpjpe_delta_mm"] <= target["max_mpjpe_drop_mm"]
                 and validation["joint_deviation_mm"] <= target["max_joint_deviation_mm"],
-                "measured": f"{validation['mpjpe_delta_mm']:+.3f} mm, "
+                f"{validation['mpjpe_delta_mm']:+.3f} mm, "
                 f"{validation['joint_deviation_mm']:.3f} mm",
-            },
+            ),
         ]
         for batch, timing in model["timing"].items():
             median = timing["median_p50_ms"]
             rows.append(
-                {
-                    "goal": f"{name}: INT8 faster than FP32 on ORT CPU at batch {batch}",
-                    "met": median["int8"] < median["fp32"],
-                    "measured": f"p50 {median['fp32']:.3f} -> {median['int8']:.3f} ms "
+                judged(
+                    f"{name}: INT8 faster than FP32 on ORT CPU at batch {batch}",
+                    median["int8"] < median["fp32"],
+                    f"p50 {median['fp32']:.3f} -> {median['int8']:.3f} ms "
                     f"({timing['speedup']:.2f}x)",
-                }
+                )
             )
     return rows
 
@@ -365,11 +366,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- Models: {report['note']}")
     for name, model in report["models"].items():
         lines += ["", *_model_markdown(name, model)]
-    lines += ["", "## Goals", ""]
-    lines += [
-        f"- **{'met' if goal['met'] else 'NOT MET'}**: {goal['goal']}: {goal['measured']}"
-        for goal in report["goals"]
-    ]
+    lines += ["", goals_markdown(report["goals"])]
     return "\n".join(lines) + "\n"
 
 

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from scjd_edge.config import Recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import load_dataset
-from scjd_edge.distill.sampling import deployment_for_student
 from scjd_edge.export import quantize
 from scjd_edge.export.calibration import CALIBRATION_METHODS
 from scjd_edge.export.exporter import export_checkpoint, load_split_windows
@@ -27,7 +27,7 @@ from scjd_edge.export.qdq_placement import (
 )
 from scjd_edge.export.runtime import load_predictor
 from scjd_edge.models.registry import create_model
-from scjd_edge.train.checkpoint import deployment_contract, save_checkpoint
+from scjd_edge.train.checkpoint import save_checkpoint
 
 CMU_SPLIT = {
     "train_subjects": ["CMU02", "CMU05", "CMU07"],
@@ -46,9 +46,9 @@ def _checkpoint(path, data_dir, kind: str):
     recipe["model"] = model_config
     if kind == "student":
         recipe["distill"] = {"input_frames": frames, "sampling": "uniform"}
-        deployment = deployment_for_student(window, frames, "uniform")
+        deployment = Deployment.student(window, frames, "uniform")
     else:
-        deployment = deployment_contract(window)
+        deployment = Deployment.teacher(window)
     recipe = Recipe.model_validate(recipe)
     model = create_model(recipe.model)
     save_checkpoint(

@@ -2,13 +2,14 @@
 
 The graph takes `keypoints_2d` (B, N, 17, 2) and `frame_offsets` (B, N) float32 with a
 dynamic batch B and returns `pose_3d` (B, N_out, 17, 3) root-relative metres. Frame
-sampling and centre-frame picking stay outside the graph (distill.sampling), as the
+sampling and centre-frame picking stay outside the graph (`scjd_edge.contract`), as the
 deployment contract stored in the file's metadata says. Every scjd-edge metadata key starts
 with `scjd_edge.`; `scjd_edge.deployment` holds the whole contract as JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -19,14 +20,20 @@ import onnx
 import torch
 
 from scjd_edge import __version__
-from scjd_edge.errors import ExportError
+from scjd_edge.contract import Deployment
+from scjd_edge.errors import ConfigError, ExportError
 from scjd_edge.io import atomic_path
 
 INPUT_NAMES = ("keypoints_2d", "frame_offsets")
 OUTPUT_NAME = "pose_3d"
 METADATA_PREFIX = "scjd_edge."
 DEPLOYMENT_KEY = "scjd_edge.deployment"
+GRAPH_SHA256_KEY = "graph_sha256"  # ties the metadata to the graph it was written for
 MIN_OPSET = 17
+FLAT_DEPLOYMENT_KEYS = (
+    "window_frames", "input_frames", "sampling", "frame_offsets", "output", "lookahead_frames",
+    "input_normalisation", "joint_layout", "units",
+)  # fmt: skip
 
 
 def export_onnx(
@@ -53,6 +60,7 @@ def export_onnx(
         simplified, note = _simplify(proto) if simplify else (None, "not asked")
         proto = simplified or proto
         set_metadata(proto, metadata)
+        stamp_graph_sha256(proto)
         proto.producer_name, proto.producer_version = "scjd-edge", __version__
         _check(proto, out_path)
         onnx.save(proto, tmp)
@@ -126,20 +134,15 @@ def build_metadata(
     checkpoint: dict[str, Any], precision: str, source_sha256: str
 ) -> dict[str, str]:
     """The `scjd_edge.*` metadata of a model exported from `checkpoint` (all values strings)."""
-    deployment = checkpoint["deployment"]
+    deployment = checkpoint["deployment"].to_dict()
     model_config = checkpoint["recipe"]["model"]
     values = {
         "model": model_config["name"],
         "model_config": model_config,
         "kind": checkpoint["kind"],
-        "window_frames": deployment["window_frames"],
-        "input_frames": deployment["input_frames"],
-        "sampling": deployment["sampling"],
-        "frame_offsets": deployment["frame_offsets"],
-        "output": deployment["output"],
-        "joint_layout": deployment.get("joint_layout", "h36m17"),
-        "units": deployment.get("units", "metres"),
-        "normalisation": deployment.get("normalisation", ""),
+        # The contract's fields one by one, for people reading the metadata; readers use
+        # the whole contract under "deployment".
+        **{key: deployment[key] for key in FLAT_DEPLOYMENT_KEYS},
         "package_version": __version__,
         "source_checkpoint_sha256": source_sha256,
         "precision": precision,
@@ -162,13 +165,23 @@ def set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
         proto.metadata_props.add(key=key, value=str(value))
 
 
-def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:
+def graph_sha256(proto: onnx.ModelProto) -> str:
+    """sha256 of the serialised graph (nodes and weights; metadata_props are outside it)."""
+    return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
+def stamp_graph_sha256(proto: onnx.ModelProto) -> None:
+    """Record the graph's sha256 in the metadata; call after the graph's last change."""
+    set_metadata(proto, {METADATA_PREFIX + GRAPH_SHA256_KEY: graph_sha256(proto)})
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Parse an ONNX file; a missing, corrupt or non-ONNX file is an ExportError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: ONNX file not found")
     try:
-        proto = onnx.load(path, load_external_data=load_weights)
+        proto = onnx.load(path)
     except Exception as error:  # protobuf raises DecodeError, RuntimeWarning-like errors...
         raise ExportError(f"{path}: not an ONNX model (cannot parse it: {error})") from None
     if not proto.ir_version or not proto.graph.node:
@@ -178,7 +191,7 @@ def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:
 
 def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, str]:
     """All `scjd_edge.*` metadata of an ONNX file (keys without the prefix)."""
-    proto = source if isinstance(source, onnx.ModelProto) else load_onnx(source, False)
+    proto = source if isinstance(source, onnx.ModelProto) else load_onnx(source)
     metadata = {
         prop.key[len(METADATA_PREFIX) :]: prop.value
         for prop in proto.metadata_props
@@ -190,21 +203,24 @@ def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, str]:
             f"model without scjd-edge metadata (no {DEPLOYMENT_KEY!r} in metadata_props); "
             "export models with `scjd-edge export`"
         )
+    recorded = metadata.get(GRAPH_SHA256_KEY)
+    if recorded is not None and recorded != graph_sha256(proto):
+        raise ExportError(
+            f"{source if not isinstance(source, onnx.ModelProto) else 'ONNX model'}: its "
+            "scjd-edge metadata was written for another graph (metadata "
+            f"{METADATA_PREFIX}{GRAPH_SHA256_KEY} does not match the graph's sha256); "
+            "re-export the model with `scjd-edge export`"
+        )
     return metadata
 
 
-def read_deployment(onnx_path: str | Path) -> dict[str, Any]:
-    """The deployment contract stored in an exported ONNX file, exactly as exported."""
+def read_deployment(onnx_path: str | Path) -> Deployment:
+    """The deployment contract stored in an exported ONNX file."""
     metadata = read_metadata(onnx_path)
     try:
-        deployment = json.loads(metadata["deployment"])
-    except json.JSONDecodeError as error:
-        raise ExportError(
-            f"{onnx_path}: metadata {DEPLOYMENT_KEY!r} is not JSON: {error}"
-        ) from None
-    if not isinstance(deployment, dict):
-        raise ExportError(f"{onnx_path}: metadata {DEPLOYMENT_KEY!r} is not a JSON object")
-    return deployment
+        return Deployment.from_json(metadata["deployment"])
+    except ConfigError as error:
+        raise ExportError(f"{onnx_path}: metadata {DEPLOYMENT_KEY!r}: {error}") from None
 
 
 def check_parity(
@@ -231,6 +247,12 @@ def check_parity(
         inputs = reference.prepare(windows)
         outputs = {"reference": reference.run_model(*inputs[:2])}
         outputs["candidate"] = candidate.run_model(*inputs[:2])
+        for key, predictor in (("reference", reference), ("candidate", candidate)):
+            if not np.isfinite(outputs[key]).all():
+                raise ExportError(
+                    f"{predictor.name}: {predictor.backend} outputs NaN or Inf on real "
+                    "windows (diverged weights?); the parity gate refuses it"
+                )
         largest = max(largest, float(np.abs(outputs["reference"] - outputs["candidate"]).max()))
         for key, predictor in (("reference", reference), ("candidate", candidate)):
             centres[key].append(predictor.centre(outputs[key], inputs[2]))

@@ -43,8 +43,10 @@ from scjd_edge.export.onnx_export import (
     METADATA_PREFIX,
     graph_input_names,
     load_onnx,
+    read_deployment,
     read_metadata,
     set_metadata,
+    stamp_graph_sha256,
 )
 from scjd_edge.export.qdq_placement import (
     WEIGHT_OP_TYPES,
@@ -268,7 +270,7 @@ def quantize_int8(
     """
     _check_method(method, allow_auto=False)
     metadata = read_metadata(fp32_onnx)
-    input_frames = int(json.loads(metadata["deployment"])["input_frames"])
+    input_frames = read_deployment(fp32_onnx).input_frames
     check_model_inputs(calibration_inputs, input_frames, source)
     with tempfile.TemporaryDirectory(prefix="scjd-int8-") as work_dir:
         workspace = Int8Workspace(Path(fp32_onnx), calibration_inputs, Path(work_dir), source)
@@ -378,7 +380,7 @@ def write_int8_onnx(
     check_int8_thresholds(max_mpjpe_drop, max_joint_deviation)
     target = Target(max_mpjpe_drop, max_joint_deviation)
     fp32 = load_predictor(fp32_onnx, backend="onnxruntime")
-    window_frames = int(fp32.deployment["window_frames"])
+    window_frames = int(fp32.deployment.window_frames)
     calibration_windows = check_windows(calibration_windows, window_frames, source)
     validation_windows = check_windows(validation_windows, window_frames, "validation windows")
     keypoints_2d, frame_offsets, _ = fp32.prepare(calibration_windows)
@@ -492,6 +494,7 @@ def _set_scjd_metadata(proto: onnx.ModelProto, metadata: dict[str, str], **updat
     """The source model's scjd_edge.* metadata (converters may drop it) with `updates`."""
     merged = {**metadata, **updates}
     set_metadata(proto, {METADATA_PREFIX + key: value for key, value in merged.items()})
+    stamp_graph_sha256(proto)
 
 
 def _check(proto: onnx.ModelProto, path: str | Path) -> None:
