@@ -39,7 +39,12 @@ from scjd_edge.bench.timing import measure_latency
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.errors import ScjdError
 from scjd_edge.export.exporter import EVAL_WINDOWS, export_checkpoint, load_split_windows
-from scjd_edge.export.onnx_export import METADATA_PREFIX, read_metadata, set_metadata
+from scjd_edge.export.onnx_export import (
+    METADATA_PREFIX,
+    read_metadata,
+    set_metadata,
+    stamp_graph_sha256,
+)
 from scjd_edge.export.qdq_placement import layer_name, quantized_node_names
 from scjd_edge.export.runtime import load_predictor, predict_windows
 from scjd_edge.io import atomic_path, write_json, write_text
@@ -225,6 +230,7 @@ def _copy_metadata(fp32_onnx: Path, out: Path) -> None:
     proto = onnx.load(out)
     metadata = {**read_metadata(fp32_onnx), "precision": "int8", "int8_tool": "modelopt"}
     set_metadata(proto, {METADATA_PREFIX + key: value for key, value in metadata.items()})
+    stamp_graph_sha256(proto)
     with atomic_path(out) as tmp:
         onnx.save(proto, tmp)
 

@@ -184,6 +184,7 @@ class Int8Workspace:
     ) -> None:
         self.work_dir = work_dir
         self.source = source
+        self.metadata = read_metadata(fp32_onnx)
         self.model_path, self.pre_process = _pre_process(fp32_onnx, work_dir / "pre.onnx")
         graph = load_onnx(self.model_path)
         self.input_names = graph_input_names(graph)
@@ -244,6 +245,9 @@ class Int8Workspace:
         proto = onnx.load(out_path)
         _drop_unused_domains(proto)
         check_symmetric_qdq(proto, out_path)
+        # Metadata for the new graph (its sha256 too), so that the file loads as a predictor.
+        _set_scjd_metadata(proto, self.metadata, precision="int8")
+        onnx.save(proto, out_path)
         return proto
 
 
