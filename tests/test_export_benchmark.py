@@ -1,4 +1,4 @@
-"""benchmarks/quantization.py: the goals are decided from the report's rows."""
+"""benchmarks/quantization.py: the goals are decided from the measured numbers."""
 
 from __future__ import annotations
 
@@ -18,50 +18,30 @@ def quantization_script():
     return module
 
 
-def _row(precision: str, batch: int, mpjpe: float, p50_ms: float) -> dict:
+def _model(test_delta: float, test_deviation: float, val_deviation: float, p50: dict) -> dict:
+    """One model's record: test and validation INT8 numbers, timing {batch: (fp32, int8)}."""
     return {
-        "precision": precision,
-        "batch": batch,
-        "status": "ok",
-        "mpjpe_mm": mpjpe,
-        "p_mpjpe_mm": mpjpe * 0.8,
-        "model_latency": {"p50_ms": p50_ms, "poses_per_s": batch / p50_ms * 1000},
+        "test": {"int8": {"mpjpe_delta_mm": test_delta, "joint_deviation_mm": test_deviation}},
+        "int8": {
+            "validation": {"mpjpe_delta_mm": 0.1, "joint_deviation_mm": val_deviation},
+            "target": {"max_mpjpe_drop_mm": 0.5, "max_joint_deviation_mm": 2.0},
+        },
+        "timing": {
+            str(batch): {"median_p50_ms": {"fp32": fp32, "int8": int8}, "speedup": fp32 / int8}
+            for batch, (fp32, int8) in p50.items()
+        },
     }
 
 
-MANIFEST = {
-    "artifacts": [
-        {
-            "file": "s.onnx",
-            "precision": "fp32",
-            "status": "ok",
-            "size_bytes": 2_000_000,
-            "mpjpe_mm": 50.0,
-            "mpjpe_delta_mm": 0.0,
-            "parity": {"max_abs_error_mm": 0.0004},
-        },
-        {"file": "s.int8.onnx", "precision": "int8", "status": "failed", "reason": "gate"},
-    ]
-}
-
-
 def test_goals_met_and_not_met_follow_the_numbers(quantization_script):
-    goals = quantization_script.goals_markdown
-    rows = [_row("fp32", 64, 50.0, 10.0), _row("int8", 64, 50.4, 6.0), _row("int8", 1, 90.0, 1.0)]
-    text = goals({"rows": rows}, MANIFEST)
-    assert "INT8 MPJPE within 0.5 mm of FP32: **met**: 50.00 -> 50.40 mm (+0.40 mm)" in text
-    assert (
-        "INT8 faster than FP32 at batch 64 (model latency p50): **met**: 10.00 -> 6.00 ms" in text
-    )
-    assert "`s.int8.onnx` (int8): export failed: gate" in text
-    assert "parity max abs error 0.00040 mm" in text
-    slower = goals({"rows": [_row("fp32", 64, 50.0, 5.0), _row("int8", 64, 51.0, 6.0)]}, MANIFEST)
-    assert (
-        "0.5 mm of FP32: **not met**" in slower
-        and "batch 64 (model latency p50): **not met**" in slower
-    )
-
-
-def test_missing_rows_are_not_measured(quantization_script):
-    text = quantization_script.goals_markdown({"rows": [_row("fp32", 64, 50.0, 5.0)]}, MANIFEST)
-    assert "**not measured** (no INT8 row)" in text
+    good = _model(-0.4, 1.9, 1.99, {1: (1.0, 0.9), 64: (10.0, 6.0)})
+    bad = _model(0.6, 2.1, 2.01, {1: (1.0, 1.1), 64: (10.0, 10.0)})
+    goals = quantization_script.goals({"student": good, "teacher": bad})
+    verdicts = {goal["goal"]: goal["met"] for goal in goals}
+    assert len(verdicts) == 10 and all(set(goal) == {"goal", "met", "measured"} for goal in goals)
+    for name, expected in (("student", True), ("teacher", False)):
+        mine = [met for goal, met in verdicts.items() if goal.startswith(f"{name}:")]
+        assert mine == [expected] * 5, name
+    measured = {goal["goal"]: goal["measured"] for goal in goals}
+    assert measured["student: |change of test MPJPE| <= 0.5 mm (INT8 vs FP32 ONNX)"] == "-0.400 mm"
+    assert measured["teacher: INT8 faster than FP32 on ORT CPU at batch 1"].endswith("(0.91x)")

@@ -77,8 +77,8 @@ def fp32_model(request, tmp_path_factory, cmu_data_dir):
     kind = request.param
     folder = tmp_path_factory.mktemp(f"quantize-{kind}")
     model = _checkpoint(folder / f"{kind}.pt", cmu_data_dir, kind)
-    manifest = export_checkpoint(folder / f"{kind}.pt", folder)
-    onnx_path = folder / manifest["artifacts"][0]["file"]
+    manifest = export_checkpoint(folder / f"{kind}.pt", folder / "export")
+    onnx_path = folder / "export" / manifest["artifacts"][0]["file"]
     windows, _ = load_split_windows(
         load_dataset(cmu_data_dir), CMU_SPLIT["train_subjects"], "train", MODELS[kind][1], 96
     )
