@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     write_json(args.out / "quantization_cpu.json", report)
     write_text(args.out / "quantization_cpu.md", render_markdown(report))
-    console.print(f"wrote {args.out / 'quantization_cpu'}.md and .json")
+    write_sensitivity_plot(args.out / "quantization_cpu.png", report)
+    console.print(f"wrote {args.out / 'quantization_cpu'}.md, .json and .png")
     return 0
 
 
@@ -481,6 +482,36 @@ def _timing_markdown(timing: dict[str, Any]) -> list[str]:
             f"{row['int8_faster_rounds']} of {rounds} |"
         )
     return ["Latency (model only, median over rounds of each round's p50):", "", *lines]
+
+
+def write_sensitivity_plot(path: Path, report: dict[str, Any]) -> None:
+    """One panel per model: mean |INT8 - FP32| per joint (mm, validation) with only that
+    layer in INT8, most sensitive on top; bars of layers kept float are grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ranked = {n: m["int8"]["sensitivity"] for n, m in report["models"].items()}
+    ranked = {name: rows for name, rows in ranked.items() if rows}
+    if not ranked:
+        return
+    height = max(len(rows) for rows in ranked.values()) * 0.22 + 1.2
+    figure, axes = plt.subplots(1, len(ranked), figsize=(6 * len(ranked), height), squeeze=False)
+    for axis, (name, rows) in zip(axes[0], ranked.items(), strict=True):
+        final = set(report["models"][name]["int8"]["int8_layers"])
+        colours = ["tab:blue" if row["layer"] in final else "grey" for row in rows]
+        axis.barh([row["layer"] for row in rows], [row["joint_deviation_mm"] for row in rows])
+        for bar, colour in zip(axis.patches, colours, strict=True):
+            bar.set_color(colour)
+        axis.invert_yaxis()
+        axis.set_title(f"{name}: one layer in INT8 (blue: INT8 in the final model)")
+        axis.set_xlabel("mean |INT8 - FP32| per joint, validation (mm)")
+        axis.tick_params(axis="y", labelsize=7)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
 
 
 if __name__ == "__main__":
