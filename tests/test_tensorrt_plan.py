@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from scjd_edge.export.tensorrt import builder_plan, check_profile, check_sidecar, profile_shapes
 from typer.testing import CliRunner
 
 from scjd_edge.errors import ExportError
 from scjd_edge.export import tensorrt
-from scjd_edge.export.tensorrt import builder_plan, check_profile, check_sidecar, profile_shapes
 
 
 @pytest.fixture

@@ -283,30 +283,38 @@ def _read_checkpoint(source: ModelSource) -> None:
     source.test_subjects = list(recipe.data.test_subjects)
 
 
-def _read_onnx(source: ModelSource, onnx_path: Path | None = None) -> None:
+def _read_onnx(source: ModelSource) -> None:
     from scjd_edge.export.onnx_export import read_deployment, read_metadata
 
-    onnx_path = onnx_path or source.path
-    metadata = read_metadata(onnx_path)
-    source.kind = metadata.get("kind")
-    source.source = metadata.get("source_checkpoint_sha256", f"onnx:{sha256_file(onnx_path)}")
-    source.deployment = read_deployment(onnx_path)
-    if source.format == "onnx":
-        source.precision = metadata.get("precision", "fp32")
-    if "model_config" in metadata:
-        source.model_config = ModelConfig.model_validate(json.loads(metadata["model_config"]))
+    metadata = read_metadata(source.path)
+    _apply_metadata(source, metadata, f"onnx:{sha256_file(source.path)}")
+    source.deployment = read_deployment(source.path)
+    source.precision = metadata.get("precision", "fp32")
 
 
 def _read_engine(source: ModelSource) -> None:
+    """The sidecar's contract, and the source ONNX's metadata it carries (or the ONNX beside)."""
+    from scjd_edge.export.onnx_export import read_metadata
     from scjd_edge.export.tensorrt_plan import read_sidecar
 
     sidecar = read_sidecar(source.path)
     source.deployment = sidecar["deployment"]
-    source.precision = sidecar["precision"]
-    onnx_path = source.path.with_name(sidecar["onnx"])
     source.source = f"engine:{sha256_file(source.path)}"
-    if onnx_path.is_file():
-        _read_onnx(source, onnx_path)
+    metadata = sidecar.get("onnx_metadata")
+    beside = source.path.with_name(sidecar["onnx"])
+    if metadata is None and beside.is_file():
+        metadata = read_metadata(beside)
+    if metadata:
+        _apply_metadata(source, metadata, f"onnx:{sidecar.get('onnx_sha256')}")
+    source.precision = sidecar["precision"]
+
+
+def _apply_metadata(source: ModelSource, metadata: dict[str, str], fallback_source: str) -> None:
+    """Kind, source identity (the checkpoint an ONNX came from) and model config."""
+    source.kind = metadata.get("kind")
+    source.source = metadata.get("source_checkpoint_sha256", fallback_source)
+    if "model_config" in metadata:
+        source.model_config = ModelConfig.model_validate(json.loads(metadata["model_config"]))
 
 
 def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:

@@ -260,6 +260,7 @@ def build_engine(
 
 
 def _build(trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment: dict) -> dict:
+    from scjd_edge.export.onnx_export import read_metadata
     from scjd_edge.export.tensorrt_runner import current_runtime_info
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -301,6 +302,7 @@ def _build(trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment:
         "layer_devices": layers,
         "onnx": onnx_path.name,
         "onnx_sha256": sha256_file(onnx_path),
+        "onnx_metadata": read_metadata(onnx_path),
         "deployment": deployment,
     }
     write_json(sidecar_path(engine_path), sidecar)

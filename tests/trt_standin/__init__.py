@@ -9,6 +9,8 @@ events" read `time.perf_counter`, so no time measured under it is a GPU time. Se
 
 from __future__ import annotations
 
+import importlib.machinery
+import sys
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -21,18 +23,20 @@ def install(monkeypatch: Any, version: str = "10.3.0", gpu_name: str = "Orin (st
     """Put the fake `tensorrt` and `cuda.bindings.runtime` into sys.modules; returns the
     CudaState (memory, copies, graph launches) that tests inspect."""
     state = cudart.CudaState(gpu_name=gpu_name)
-    runtime = cudart.make_module(state)
-    trt = tensorrt_api.make_module(version, state)
-    cuda, bindings = ModuleType("cuda"), ModuleType("cuda.bindings")
+    runtime = _module("cuda.bindings.runtime", cudart.make_module(state))
+    trt = _module("tensorrt", tensorrt_api.make_module(version, state))
+    cuda, bindings = _module("cuda"), _module("cuda.bindings")
     bindings.runtime, cuda.bindings = runtime, bindings
-    for name, module in (
-        ("tensorrt", trt),
-        ("cuda", cuda),
-        ("cuda.bindings", bindings),
-        ("cuda.bindings.runtime", runtime),
-    ):
-        monkeypatch.setitem(__import__("sys").modules, name, module)
+    for module in (trt, cuda, bindings, runtime):
+        monkeypatch.setitem(sys.modules, module.__name__, module)
     return SimpleNamespace(cuda=state, trt=trt, cudart=runtime)
+
+
+def _module(name: str, namespace: SimpleNamespace | None = None) -> ModuleType:
+    module = ModuleType(name)
+    module.__dict__.update(vars(namespace or SimpleNamespace()))
+    module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)
+    return module
 
 
 def surface(version: str) -> dict[str, set[str]]:
