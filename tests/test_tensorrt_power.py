@@ -47,8 +47,9 @@ def test_sampler_streams_lines_while_the_block_runs():
         "import sys, time\nfor line in sys.argv[1:]:\n    print(line, flush=True)\ntime.sleep(30)"
     )
     sampler = TegrastatsSampler([sys.executable, "-c", script, *ORIN_LINES])
+    deadline = time.monotonic() + 20.0
     with sampler:
-        while len(sampler.lines) < 2:
-            pass
+        while len(sampler.lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert sampler.lines == ORIN_LINES and sampler.seconds > 0
     assert sampler.summary(poses=10)["mean_power_mw"] == pytest.approx(7000.0)
