@@ -430,5 +430,7 @@ def _engine_from_onnx(
         "onnxruntime_mpjpe_mm": onnx_mpjpe,
         "mpjpe_delta_mm": engine_mpjpe - onnx_mpjpe,
         "max_abs_diff_vs_onnxruntime_mm": 1000.0 * float(np.abs(poses - reference).max()),
+        "mpjpe_vs_onnxruntime_mm": 1000.0
+        * float(np.linalg.norm(poses - reference, axis=-1).mean()),
         "validation": {"data": str(calib_data), "subjects": subjects, "windows": len(windows)},
     }
