@@ -108,7 +108,7 @@ class TensorRTRunner:
     def _allocate(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
         """A device buffer and a pinned host buffer per I/O tensor, for the largest batch."""
         for name in self.input_names:
-            self.context.set_input_shape(name, self.engine.get_tensor_profile_shape(name, 0)[2])
+            self._set_shape(name, self.engine.get_tensor_profile_shape(name, 0)[2])
         device, host = {}, {}
         for name in self.input_names + self.output_names:
             shape = tuple(self.context.get_tensor_shape(name))
@@ -120,6 +120,13 @@ class TensorRTRunner:
             raw = (ctypes.c_uint8 * nbytes).from_address(pinned)
             host[name] = np.frombuffer(raw, dtype=self._dtypes[name]).reshape(shape)
         return device, host
+
+    def _set_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        if not self.context.set_input_shape(name, tuple(shape)):
+            raise ExportError(
+                f"{self.engine_path}: TensorRT refused input {name!r} of shape {tuple(shape)} "
+                f"(profile batch {self.min_batch}..{self.max_batch})"
+            )
 
     def __call__(self, keypoints_2d: np.ndarray, frame_offsets: np.ndarray) -> np.ndarray:
         """(B, N, 17, 2), (B, N) float32 -> the engine's pose_3d output (B, N_out, 17, 3)."""
@@ -145,7 +152,7 @@ class TensorRTRunner:
             staged = self._host[name][:padded]
             staged[:batch] = inputs[name]
             staged[batch:] = inputs[name][-1:]  # padding for a fixed-shape (DLA) profile
-            self.context.set_input_shape(name, staged.shape)
+            self._set_shape(name, staged.shape)
             self._copy(self._device[name], staged, kind.cudaMemcpyHostToDevice)
         self._call(cudart.cudaEventRecord(events[1], stream))
         self._execute(padded)
