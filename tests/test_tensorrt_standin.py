@@ -313,3 +313,18 @@ def test_trt11_has_no_weak_typing_flags(monkeypatch):
     assert trt11.BuilderFlag.TF32 is not None
     trt10 = install(monkeypatch, "10.3.0").trt
     assert trt10.BuilderFlag.FP16 is not None and trt10.BuilderFlag.INT8 is not None
+
+
+def test_onnxruntime_tensorrt_ep_keeps_its_caches_in_the_output_folder(tmp_path):
+    from scjd_edge.bench.runner import ORT_PROVIDER_CHAINS, Target, _providers
+
+    target = Target("onnxruntime", "cuda", "TensorRT EP", ORT_PROVIDER_CHAINS["TensorRT EP"])
+    tensorrt_ep, *others = _providers(target, tmp_path / "cache")
+    assert tensorrt_ep[0] == "TensorrtExecutionProvider"
+    assert tensorrt_ep[1]["trt_engine_cache_enable"] is True
+    assert tensorrt_ep[1]["trt_engine_cache_path"] == str(tmp_path / "cache")
+    assert tensorrt_ep[1]["trt_timing_cache_path"] == str(tmp_path / "cache")
+    assert others == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert _providers(
+        Target("onnxruntime", "cpu", "CPU EP", ("CPUExecutionProvider",)), tmp_path
+    ) == ["CPUExecutionProvider"]
