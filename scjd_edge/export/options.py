@@ -70,6 +70,8 @@ class ExportOptions:
     trt: TensorRTOptions | None = None
 
     def __post_init__(self) -> None:
+        if self.trt is not None and not isinstance(self.trt, TensorRTOptions):
+            raise TypeError(f"ExportOptions.trt: a TensorRTOptions or None, not {self.trt!r}")
         if self.calib_method not in CALIBRATION_METHODS:
             raise ExportError(
                 f"--calib-method {self.calib_method!r}: expected one of {list(CALIBRATION_METHODS)}"

@@ -99,7 +99,8 @@ class TensorRTRunner:
         self._stream = self._call(self._cudart.cudaStreamCreate())
         self._events = [self._call(self._cudart.cudaEventCreate()) for _ in range(4)]
         self._device, self._host = self._allocate()
-        self.last_phases_ms: dict[str, float] = {}
+        self.last_phases_ms: dict[str, float] = {}  # per call, summed over its chunks
+        self.last_chunk_ms: dict[str, float] = {}
         self.chunks_last_call = 0
 
     def _call(self, result: Any) -> Any:

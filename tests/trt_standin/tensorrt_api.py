@@ -11,8 +11,11 @@ API facts checked against NVIDIA's documentation (with the `search` tool, Dec 20
   calibrators; networks are always strongly typed ("Removed Python APIs and Replacements",
   docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/tensorrt-10x-to-11x-python-
   api-reference.html). TF32 and GPU_FALLBACK are not in that list and stay.
-- TensorRT 10: implicit batch removed (EXPLICIT_BATCH has no effect; not modelled as the
-  project never passes it); the calibrators deprecated in 10.1 (C++ deprecated list).
+- NetworkDefinitionCreationFlag: in 10.x EXPLICIT_BATCH (0, deprecated, ignored) and
+  STRONGLY_TYPED (1) (Python API "Builder" page); in 11.x only STRONGLY_TYPED = 0,
+  "Deprecated in TensorRT 11.0. Strongly typed mode is always enabled ... ignored" (11.x
+  header enum as mirrored by docs.rs trtx-sys). The calibrators were deprecated in 10.1
+  (C++ deprecated list).
 - Explicit quantization "with Strong Typing. Precision-control build flags are not required
   and should not be specified" (Explicit Quantization page): here a strongly typed network
   with FP16/INT8 flags fails to build.
@@ -107,8 +110,15 @@ def make_module(version: str, cuda: Any) -> SimpleNamespace:
     major = parts[0]
     flags = COMMON_FLAGS + (WEAK_TYPING_FLAGS if major == 10 else ())
     BuilderFlag = enum.IntEnum("BuilderFlag", {name: i for i, name in enumerate(flags)})
-    NetworkFlag = enum.IntEnum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 1})
-    api = SimpleNamespace(version=parts, cuda=cuda, BuilderFlag=BuilderFlag)
+    # TensorRT 10: EXPLICIT_BATCH = 0 (ignored), STRONGLY_TYPED = 1; TensorRT 11 dropped
+    # EXPLICIT_BATCH, so STRONGLY_TYPED = 0 there (deprecated, ignored: always strongly typed).
+    network_flags = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1} if major == 10 else {}
+    NetworkFlag = enum.IntEnum(
+        "NetworkDefinitionCreationFlag", network_flags or {"STRONGLY_TYPED": 0}
+    )
+    api = SimpleNamespace(
+        version=parts, cuda=cuda, BuilderFlag=BuilderFlag, NetworkFlag=NetworkFlag
+    )
     classes = _classes(api)
     return SimpleNamespace(
         __version__=version,
@@ -270,10 +280,11 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
         num_DLA_cores = property(lambda self: 2 if supports_dla(api.version) else 0)  # noqa: N815
 
         def create_network(self, flags: int = 0) -> Network:
-            known = sum(1 << int(member) for member in NetworkFlagMembers)
+            known = sum(1 << int(member) for member in api.NetworkFlag)
             if flags & ~known:
                 raise ValueError(f"unknown NetworkDefinitionCreationFlag bits {flags:#x}")
-            return Network(major >= 11 or bool(flags & (1 << 1)))
+            strong = 1 << int(api.NetworkFlag.STRONGLY_TYPED)
+            return Network(major >= 11 or bool(flags & strong))
 
         def create_builder_config(self) -> BuilderConfig:
             return BuilderConfig()
@@ -297,8 +308,6 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 "outputs": [[t.name, int(t.dtype), list(t.shape)] for t in network.outputs],
             }
             return MAGIC + json.dumps(header).encode() + b"\n" + network.model.SerializeToString()
-
-    NetworkFlagMembers = list(enum.IntEnum("_F", {"STRONGLY_TYPED": 1}))
 
     def _build_problem(network: Network, config: BuilderConfig, dla_cores: int) -> str | None:
         weak_flags = {flag.name for flag in config.flags} & set(WEAK_TYPING_FLAGS)
