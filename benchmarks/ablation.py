@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from scjd_edge.bench.flops import FRAME_CONVENTION, MAC_CONVENTION, model_cost  # noqa: E402
+from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
 from scjd_edge.config import Recipe, load_recipe  # noqa: E402
 from scjd_edge.distill.task import distill  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
@@ -296,7 +297,7 @@ def _result_row(
     checkpoint = load_checkpoint(checkpoint_path)
     deployment = checkpoint["deployment"]
     model_config = recipe_of(checkpoint, source=str(checkpoint_path)).model
-    cost = model_cost(model_config, int(deployment["input_frames"]))
+    cost = model_cost(model_config, int(deployment.input_frames))
     evaluation = evaluate_checkpoint(checkpoint_path, args.data, "test", device=args.device)
     row = {
         "key": variant.key,
@@ -311,10 +312,10 @@ def _result_row(
             if recipe.distill is not None
             else None
         ),
-        "sampling": deployment["sampling"],
-        "window_frames": int(deployment["window_frames"]),
-        "input_frames": int(deployment["input_frames"]),
-        "frame_offsets": deployment["frame_offsets"],
+        "sampling": deployment.sampling,
+        "window_frames": int(deployment.window_frames),
+        "input_frames": int(deployment.input_frames),
+        "frame_offsets": deployment.frame_offsets,
         "params": cost.params,
         "output_frames": cost.output_frames,
         "macs_per_window": cost.macs_per_window,
@@ -353,24 +354,22 @@ def evaluate_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     gain_fraction = gain_mm / plain["test"]["mpjpe"]
     margin_mm = baseline["test"]["mpjpe"] - scjd["test"]["mpjpe"]
     return [
-        {
-            "goal": "student MACs per output frame <= 1/6 of the teacher's",
-            "passed": macs_ratio <= STUDENT_MACS_GOAL,
-            "measured": f"{macs_ratio:.3f} x the teacher (1/{1 / macs_ratio:.1f})",
-        },
-        {
-            "goal": "full SCJD (f) beats the undistilled student (a) by >= 3 mm or >= 10 % MPJPE",
-            "passed": gain_mm >= IMPROVEMENT_GOAL_MM or gain_fraction >= IMPROVEMENT_GOAL_FRACTION,
-            "measured": f"{gain_mm:+.1f} mm ({100 * gain_fraction:+.1f} %)",
-        },
-        {
-            "goal": "full SCJD (f) beats the PoseFormerV2-style baseline (i) on MPJPE",
-            "passed": margin_mm > 0,
-            "measured": (
-                f"{margin_mm:+.1f} mm at {scjd['macs_per_output_frame'] / 1e6:.2f} vs "
-                f"{baseline['macs_per_output_frame'] / 1e6:.2f} M MACs per output frame"
-            ),
-        },
+        judged(
+            "student MACs per output frame <= 1/6 of the teacher's",
+            macs_ratio <= STUDENT_MACS_GOAL,
+            f"{macs_ratio:.3f} x the teacher (1/{1 / macs_ratio:.1f})",
+        ),
+        judged(
+            "full SCJD (f) beats the undistilled student (a) by >= 3 mm or >= 10 % MPJPE",
+            gain_mm >= IMPROVEMENT_GOAL_MM or gain_fraction >= IMPROVEMENT_GOAL_FRACTION,
+            f"{gain_mm:+.1f} mm ({100 * gain_fraction:+.1f} %)",
+        ),
+        judged(
+            "full SCJD (f) beats the PoseFormerV2-style baseline (i) on MPJPE",
+            margin_mm > 0,
+            f"{margin_mm:+.1f} mm at {scjd['macs_per_output_frame'] / 1e6:.2f} vs "
+            f"{baseline['macs_per_output_frame'] / 1e6:.2f} M MACs per output frame",
+        ),
     ]
 
 
@@ -414,12 +413,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "when all N outputs are used (streaming), per window its cost per scored pose; "
         "(i) matches the former, (j) the latter.",
         "",
-        "## Goals",
-        "",
+        goals_markdown(report["goals"]),
     ]
-    for goal in report["goals"]:
-        mark = "PASS" if goal["passed"] else "FAIL"
-        lines.append(f"- **{mark}**: {goal['goal']} (measured: {goal['measured']})")
     if report["budget"] != "full":
         lines += [
             "",

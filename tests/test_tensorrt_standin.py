@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from scjd_edge.cli import app
 from scjd_edge.config import Recipe
-from scjd_edge.distill.sampling import deployment_for_student
+from scjd_edge.contract import Deployment
 from scjd_edge.export import tensorrt_plan
 from scjd_edge.export.runtime import load_predictor
 from scjd_edge.models.registry import create_model
@@ -56,7 +56,7 @@ def tiny_student(path) -> None:
             "step": 0,
             "metrics": {},
             "data": {"name": "synthetic", "source": DATA, "synthetic": True},
-            "deployment": deployment_for_student(9, 5, "uniform"),
+            "deployment": Deployment.student(9, 5, "uniform"),
         },
     )
 

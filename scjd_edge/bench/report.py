@@ -22,6 +22,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from scjd_edge.bench.goals import goals_markdown
 from scjd_edge.errors import DataError
 from scjd_edge.io import atomic_path, write_json, write_text
 
@@ -122,6 +123,14 @@ class SettingsRecord(_Strict):
     cuda_graph: bool = False
 
 
+class GoalRecord(_Strict):
+    """One goal of a benchmark script (scjd_edge.bench.goals)."""
+
+    goal: str
+    met: bool
+    measured: str
+
+
 class BenchReport(_Strict):
     schema_name: Literal["scjd-edge/bench"] = Field(alias="schema")
     schema_version: Literal[1]
@@ -133,6 +142,7 @@ class BenchReport(_Strict):
     conventions: dict[str, str]
     rows: list[BenchRow]
     warnings: list[str] = Field(default_factory=list)
+    goals: list[GoalRecord] = Field(default_factory=list)
 
 
 def validate_report(report: dict, source: str = "<report>") -> dict:
@@ -378,6 +388,8 @@ def render_markdown(report: dict, extra_sections: str = "") -> str:
         lines += ["", "## MACs not available", "", *(f"- {note}" for note in cost_notes)]
     if report.get("warnings"):
         lines += ["", "## Warnings", "", *(f"- {warning}" for warning in report["warnings"])]
+    if report.get("goals"):
+        lines += ["", goals_markdown(report["goals"])]
     if extra_sections:
         lines += ["", extra_sections.strip()]
     return "\n".join(lines) + "\n"

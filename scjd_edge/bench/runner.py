@@ -39,6 +39,7 @@ from scjd_edge.bench.report import (
 )
 from scjd_edge.bench.timing import measure_latency, phase_stats
 from scjd_edge.config import ModelConfig
+from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import PoseDataset, load_dataset
 from scjd_edge.data.windows import PoseWindows
 from scjd_edge.errors import ConfigError, DataError, ExportError, ScjdError
@@ -88,7 +89,7 @@ class ModelSource:
     kind: str | None = None
     source: str = ""  # sha256 of the source checkpoint
     precision: str = "fp32"
-    deployment: dict | None = None
+    deployment: Deployment | None = None
     model_config: ModelConfig | None = None
     test_subjects: list[str] | None = None
     cost: ModelCost | None = None
@@ -150,6 +151,7 @@ def run_bench(
     cuda_graph: bool = False,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
+    goals: Callable[[dict], list[dict]] | None = None,
 ) -> dict:
     """Benchmark `models` and write `stem`.json/.csv/.md/.png in `out_dir`; returns the report.
 
@@ -161,7 +163,8 @@ def run_bench(
     recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
     (default: both where CUDA exists). cuda_graph: also time TensorRT engines replayed from
     a CUDA graph (variant "engine+graph"). extra_markdown(report) -> text appended to the
-    markdown report.
+    markdown report; goals(report) -> the `goals` list stored in the report
+    (scjd_edge.bench.goals).
     """
     console = console or Console()
     _check_arguments(models, backends, batches, eval_windows)
@@ -215,6 +218,7 @@ def run_bench(
         "rows": rows,
         "warnings": warnings,
     }
+    report["goals"] = goals(report) if goals else []
     print_report(report, console)
     extra = extra_markdown(report) if extra_markdown else ""
     paths = write_all(report, out_dir, stem=stem, extra_markdown=extra)
@@ -323,7 +327,7 @@ def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
         if source.format == "onnx":
             where = "the ONNX metadata has no scjd_edge.model_config"
         return None, f"n/a: {where}, so the source model cannot be rebuilt to count"
-    frames = int(source.deployment["input_frames"])
+    frames = int(source.deployment.input_frames)
     return _cached_cost(source.model_config.model_dump_json(), frames), None
 
 
@@ -387,7 +391,7 @@ def _bench_target(
     if source.problem:
         return [_failed(base, batch, source.problem) for batch in settings["batches"]]
     try:
-        windows = evaluation.windows(int(source.deployment["window_frames"]))
+        windows = evaluation.windows(int(source.deployment.window_frames))
         started = time.perf_counter()
         predictor = _load(source, target, settings["threads"], ort_trt_cache)
         predictor(windows[:1])  # first output: torch.compile / TensorRT EP build here

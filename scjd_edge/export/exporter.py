@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from scjd_edge import __version__
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import ExportError, ScjdError
 from scjd_edge.export import quantize, tensorrt_plan
 from scjd_edge.export.onnx_export import (
@@ -131,7 +132,7 @@ def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> 
     recipe = recipe_of(ckpt, source=str(checkpoint))
     data_path = str(calib_data or ckpt["data"]["source"])
     dataset = load_dataset(data_path, keypoints=recipe.data.keypoints)
-    window_frames = int(ckpt["deployment"]["window_frames"])
+    window_frames = int(ckpt["deployment"].window_frames)
     subjects = recipe.data.val_subjects
     validation = load_split_windows(dataset, subjects, "val", window_frames, EVAL_WINDOWS)
     name = checkpoint.stem
@@ -160,7 +161,7 @@ def _manifest_header(job: _ExportJob, plan: dict | None) -> dict[str, Any]:
         "checkpoint": str(checkpoint_path),
         "checkpoint_sha256": sha256_file(checkpoint_path),
         "model": job.recipe.model.model_dump(),
-        "deployment": job.checkpoint["deployment"],
+        "deployment": job.checkpoint["deployment"].to_dict(),
         "data": {
             "source": job.data_path,
             "validation_subjects": job.recipe.data.val_subjects,
@@ -258,7 +259,7 @@ def _export_fp16(job: _ExportJob) -> dict[str, Any]:
 def _export_int8(job: _ExportJob, options: ExportOptions) -> dict[str, Any]:
     method, max_mpjpe_drop, force = options.calib_method, options.max_mpjpe_drop, options.force
     subjects = job.recipe.data.train_subjects
-    window_frames = int(job.checkpoint["deployment"]["window_frames"])
+    window_frames = int(job.checkpoint["deployment"].window_frames)
     calibration, _ = load_split_windows(
         job.dataset, subjects, "train", window_frames, options.calib_samples
     )
@@ -363,7 +364,7 @@ def export_onnx_engine(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "onnx": str(onnx_path),
         "onnx_sha256": sha256_file(onnx_path),
-        "deployment": deployment,
+        "deployment": deployment.to_dict(),
         "tensorrt_plan": plan,
         "artifacts": [],
     }
@@ -400,7 +401,7 @@ def _onnx_source(onnx_path: Path, given: str, wanted: str, fp16_path: Path) -> P
 
 
 def _engine_from_onnx(
-    onnx_path: Path, engine: Path, plan: dict, deployment: dict, calib_data: str | None
+    onnx_path: Path, engine: Path, plan: dict, deployment: Deployment, calib_data: str | None
 ) -> dict[str, Any]:
     for note in plan["notes"]:
         console.print(f"TensorRT: {escape(note)}")
@@ -415,7 +416,7 @@ def _engine_from_onnx(
     if subjects is None:
         raise ExportError(f"--calib-data {calib_data}: no known validation split for it")
     windows, truth = load_split_windows(
-        dataset, subjects, "val", int(deployment["window_frames"]), EVAL_WINDOWS
+        dataset, subjects, "val", int(deployment.window_frames), EVAL_WINDOWS
     )
     reference = predict_windows(load_predictor(onnx_path, backend="onnxruntime"), windows)
     poses = predict_windows(load_predictor(engine, backend="tensorrt"), windows)

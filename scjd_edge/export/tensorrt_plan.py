@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scjd_edge.errors import ExportError, ScjdError
+from scjd_edge.contract import Deployment
+from scjd_edge.errors import ConfigError, ExportError, ScjdError
 from scjd_edge.export.options import TensorRTOptions
 from scjd_edge.io import atomic_path, sha256_file, write_json
 
@@ -188,7 +189,8 @@ def sidecar_path(engine_path: str | Path) -> Path:
 
 
 def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
-    """The engine's JSON sidecar, with every key the runner and the bench rely on."""
+    """The engine's JSON sidecar, with every key the runner and the bench rely on; its
+    `deployment` read as a Deployment (a contract of any stored version)."""
     path = sidecar_path(engine_path)
     if not path.is_file():
         raise ExportError(
@@ -205,6 +207,10 @@ def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
             f"{path}: not an scjd-edge engine sidecar (missing {missing}); rebuild the engine "
             "with `scjd-edge export --trt`"
         )
+    try:
+        sidecar["deployment"] = Deployment.from_dict(sidecar["deployment"])
+    except ConfigError as error:
+        raise ExportError(f"{path}: {error}") from None
     return sidecar
 
 
@@ -239,7 +245,7 @@ def build_engine(
     onnx_path: str | Path,
     engine_path: str | Path,
     plan: dict[str, Any],
-    deployment: dict[str, Any],
+    deployment: Deployment,
 ) -> dict[str, Any]:
     """Build and write the engine and its JSON sidecar; returns the sidecar dict.
 
@@ -259,7 +265,9 @@ def build_engine(
         ) from None
 
 
-def _build(trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment: dict) -> dict:
+def _build(
+    trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment: Deployment
+) -> dict:
     from scjd_edge.export.onnx_export import read_metadata
     from scjd_edge.export.tensorrt_runner import current_runtime_info
 
@@ -277,7 +285,7 @@ def _build(trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment:
     layers = _layer_devices(config, network) if plan["device"] == "DLA" else None
     profile = builder.create_optimization_profile()
     graph_inputs = {network.get_input(i).name for i in range(network.num_inputs)}
-    shapes = profile_shapes(plan["profile"], int(deployment["input_frames"]))
+    shapes = profile_shapes(plan["profile"], int(deployment.input_frames))
     shapes = {name: levels for name, levels in shapes.items() if name in graph_inputs}
     for name, levels in shapes.items():
         profile.set_shape(name, levels["min"], levels["opt"], levels["max"])
@@ -305,7 +313,7 @@ def _build(trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment:
         "onnx_metadata": read_metadata(onnx_path),
         "deployment": deployment,
     }
-    write_json(sidecar_path(engine_path), sidecar)
+    write_json(sidecar_path(engine_path), {**sidecar, "deployment": deployment.to_dict()})
     return sidecar
 
 
