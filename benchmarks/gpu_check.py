@@ -12,8 +12,9 @@ mm, fp16 <= 0.5 mm, int8 <= 0.5 mm), benches the engines (GPU compute from CUDA 
 end to end) and runs `infer` on one, then writes benchmarks/results/gpu_<device>.md.
 
 --standin runs the same steps on the CPU stand-in of tests/trt_standin (a tiny random
-student on the built-in synthetic data) so this script cannot rot; its report says in its
-first line that it is NOT a GPU measurement.
+student on the built-in synthetic data, the smallest bench settings) so this script cannot
+rot; its report (OUT/gpu_standin.md, never in benchmarks/results) says in its first line
+that it is NOT a GPU measurement.
 """
 
 from __future__ import annotations
@@ -157,15 +158,13 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def standin_checkpoint(out: Path) -> Path:
-    """Install the CPU stand-in and write a tiny random student (tests' recipe)."""
-    import pytest
-
+def standin_checkpoint(out: Path, patch: object) -> Path:
+    """Install the CPU stand-in (undone by `patch.undo()`) and write a tiny random student."""
     sys.path.insert(0, str(REPO / "tests"))
     from test_tensorrt_standin import tiny_student
     from trt_standin import install
 
-    install(pytest.MonkeyPatch(), "10.3.0")
+    install(patch, "10.3.0")
     out.mkdir(parents=True, exist_ok=True)
     tiny_student(out / "tiny.pt")
     return out / "tiny.pt"
@@ -176,18 +175,32 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--checkpoint", type=Path, default=REPO / "runs/scjd_cmu/best.pt")
     parser.add_argument("--data", default=str(REPO.parent / "shared/data/cmu"))
     parser.add_argument("--out", type=Path, default=REPO / "runs/gpu_check")
-    parser.add_argument("--report", type=Path, help="default benchmarks/results/gpu_<device>.md")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="default benchmarks/results/gpu_<device>.md (stand-in: OUT/gpu_standin.md)",
+    )
     parser.add_argument("--standin", action="store_true", help="CPU stand-in (CI), no GPU")
     args = parser.parse_args(argv)
-    checkpoint, data = args.checkpoint, args.data
-    if args.standin:
-        checkpoint, data = standin_checkpoint(args.out), "builtin:synthetic"
-    from scjd_edge.export.tensorrt_runner import current_runtime_info
+    if not args.standin:
+        from scjd_edge.export.tensorrt_runner import current_runtime_info
 
-    device = "standin" if args.standin else current_runtime_info()["gpu_name"]
-    slug = re.sub(r"[^a-z0-9]+", "_", device.lower()).strip("_")
-    report = args.report or RESULTS / f"gpu_{slug}.md"
-    result = run(checkpoint, data, args.out, report, args.standin)
+        device = current_runtime_info()["gpu_name"]
+        report = args.report or RESULTS / f"gpu_{re.sub(r'[^a-z0-9]+', '_', device.lower())}.md"
+        return _finish(run(args.checkpoint, args.data, args.out, report, standin=False), report)
+    import pytest
+
+    patch = pytest.MonkeyPatch()
+    try:
+        checkpoint = standin_checkpoint(args.out, patch)
+        report = args.report or args.out / "gpu_standin.md"  # never beside real results
+        result = run(checkpoint, "builtin:synthetic", args.out, report, standin=True)
+    finally:
+        patch.undo()
+    return _finish(result, report)
+
+
+def _finish(result: dict, report: Path) -> dict:
     print(render(result))
     print(f"wrote {report}")
     return result

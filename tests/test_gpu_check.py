@@ -9,13 +9,12 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 
-def test_gpu_check_standin_runs_every_step_and_says_it_is_not_a_gpu(tmp_path, monkeypatch):
+def test_gpu_check_standin_runs_every_step_and_says_it_is_not_a_gpu(tmp_path):
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
-    monkeypatch.setattr(gpu_check, "RESULTS", tmp_path / "results")
     result = gpu_check.main(["--standin", "--out", str(tmp_path / "work")])
-    report = tmp_path / "results" / "gpu_standin.md"
+    report = tmp_path / "work" / "gpu_standin.md"
     text = report.read_text()
     assert text.startswith("> **STAND-IN MODE: NOT A GPU MEASUREMENT.")
     assert json.loads(report.with_suffix(".json").read_text())["standin"] is True
