@@ -96,7 +96,8 @@ class TensorRTRunner:
         self.cuda_graph = cuda_graph
         self._graphs: dict[int, Any] = {}
         self._allocations: list[tuple[str, Any]] = []
-        self._stream = self._call(self._cudart.cudaStreamCreate())
+        self._stream = self._call(self._cudart.cudaStreamCreate())  # a cudaStream_t
+        self._stream_handle = int(self._stream)  # what TensorRT's execute_async_v3 takes
         self._events = [self._call(self._cudart.cudaEventCreate()) for _ in range(4)]
         self._device, self._host = self._allocate()
         self.last_phases_ms: dict[str, float] = {}  # per call, summed over its chunks
@@ -181,7 +182,7 @@ class TensorRTRunner:
         for name, address in self._device.items():
             self.context.set_tensor_address(name, address)
         if not self.cuda_graph:
-            if not self.context.execute_async_v3(self._stream):
+            if not self.context.execute_async_v3(self._stream_handle):
                 raise ExportError(f"{self.engine_path}: TensorRT execution failed")
             return
         if batch not in self._graphs:
@@ -192,12 +193,12 @@ class TensorRTRunner:
         """A CUDA graph of execute_async_v3 for the current shapes (run once uncaptured first,
         as TensorRT needs after a shape change)."""
         cudart, stream = self._cudart, self._stream
-        if not self.context.execute_async_v3(stream):
+        if not self.context.execute_async_v3(self._stream_handle):
             raise ExportError(f"{self.engine_path}: TensorRT execution failed")
         self._call(cudart.cudaStreamSynchronize(stream))
         mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
         self._call(cudart.cudaStreamBeginCapture(stream, mode))
-        executed = self.context.execute_async_v3(stream)
+        executed = self.context.execute_async_v3(self._stream_handle)
         graph = self._call(cudart.cudaStreamEndCapture(stream))
         if not executed:
             raise ExportError(f"{self.engine_path}: TensorRT cannot be captured in a CUDA graph")

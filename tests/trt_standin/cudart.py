@@ -44,6 +44,16 @@ class cudaStreamCaptureMode(enum.IntEnum):  # noqa: N801
 OK = cudaError_t.cudaSuccess
 
 
+class cudaStream_t:  # noqa: N801
+    """cuda-python returns streams as objects, not ints: TensorRT takes `int(stream)`."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __int__(self) -> int:
+        return self.handle
+
+
 @dataclass
 class _Stream:
     capturing: list[Callable[[], None]] | None = None
@@ -68,7 +78,8 @@ class CudaState:
         """The device bytes [address, address + nbytes), or None if outside every allocation."""
         return _view(self.device_memory, address, nbytes)
 
-    def enqueue(self, stream: int, work: Callable[[], None]) -> cudaError_t:
+    def enqueue(self, stream: Any, work: Callable[[], None]) -> cudaError_t:
+        stream = int(stream)
         if stream not in self.streams:
             return cudaError_t.cudaErrorInvalidResourceHandle
         capture = self.streams[stream].capturing
@@ -123,9 +134,10 @@ def make_module(state: CudaState) -> SimpleNamespace:
     def stream_create() -> tuple:
         handle = next(state.handles)
         state.streams[handle] = _Stream()
-        return (OK, handle)
+        return (OK, cudaStream_t(handle))
 
-    def stream_synchronize(stream: int) -> tuple:
+    def stream_synchronize(stream: Any) -> tuple:
+        stream = int(stream)
         if stream not in state.streams:
             return (cudaError_t.cudaErrorInvalidResourceHandle,)
         if state.streams[stream].capturing is not None:
@@ -150,13 +162,15 @@ def make_module(state: CudaState) -> SimpleNamespace:
             return (cudaError_t.cudaErrorInvalidResourceHandle, 0.0)
         return (OK, (times[1] - times[0]) * 1000.0)
 
-    def begin_capture(stream: int, mode: cudaStreamCaptureMode) -> tuple:
+    def begin_capture(stream: Any, mode: cudaStreamCaptureMode) -> tuple:
+        stream = int(stream)
         if stream not in state.streams or state.streams[stream].capturing is not None:
             return (cudaError_t.cudaErrorInvalidValue,)
         state.streams[stream].capturing = []
         return (OK,)
 
-    def end_capture(stream: int) -> tuple:
+    def end_capture(stream: Any) -> tuple:
+        stream = int(stream)
         recorded = state.streams[stream].capturing
         if recorded is None:
             return (cudaError_t.cudaErrorInvalidValue, None)

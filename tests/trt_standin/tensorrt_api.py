@@ -410,6 +410,10 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             return True
 
         def execute_async_v3(self, stream_handle: int) -> bool:
+            if not isinstance(stream_handle, int):  # pybind11 takes an int, not a cudaStream_t
+                raise TypeError(
+                    f"execute_async_v3(): stream_handle must be an int, got {stream_handle!r}"
+                )
             problem = self._problem(stream_handle)
             if problem:
                 Logger().log(Logger.ERROR, problem)
