@@ -27,7 +27,14 @@ from rich.console import Console
 
 from scjd_edge import __version__
 from scjd_edge.bench.device import device_report, power_sampler
-from scjd_edge.bench.flops import FRAME_CONVENTION, MAC_CONVENTION, ModelCost, model_cost
+from scjd_edge.bench.flops import (
+    DELIVERED_POSE_CONVENTION,
+    FRAME_CONVENTION,
+    MAC_CONVENTION,
+    ModelCost,
+    macs_per_delivered_pose,
+    model_cost,
+)
 from scjd_edge.bench.report import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -211,6 +218,7 @@ def run_bench(
         "conventions": {
             "macs": MAC_CONVENTION,
             "frames": FRAME_CONVENTION,
+            "delivered_pose": DELIVERED_POSE_CONVENTION,
             "timing": TIMING_CONVENTION,
             "status": f"ok; below_gate = MPJPE more than {gate_mm} mm worse than the torch "
             "FP32 row of the same source model; failed = the row could not run (reason given)",
@@ -319,6 +327,18 @@ def _apply_metadata(source: ModelSource, metadata: dict[str, str], fallback_sour
     source.source = metadata.get("source_checkpoint_sha256", fallback_source)
     if "model_config" in metadata:
         source.model_config = ModelConfig.model_validate(json.loads(metadata["model_config"]))
+
+
+def _delivered_cost(source: ModelSource) -> dict | None:
+    """The model's cost per forward and per delivered pose (no test-time flip here)."""
+    if source.cost is None:
+        return None
+    return {
+        **source.cost.as_dict(),
+        "macs_per_delivered_pose": macs_per_delivered_pose(source.cost),
+        "test_time_passes": 1,
+        "lookahead_frames": source.deployment.lookahead_frames,
+    }
 
 
 def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
@@ -430,7 +450,7 @@ def _base_row(source: ModelSource, target: Target) -> dict[str, Any]:
         "mpjpe_delta_mm": None,
         "file_size_mb": size_mb,
         "startup_s": None,
-        "cost": source.cost.as_dict() if source.cost else None,
+        "cost": _delivered_cost(source),
         "cost_note": source.cost_note,
     }
 
