@@ -28,10 +28,18 @@ API facts checked against NVIDIA's documentation (with the `search` tool, Dec 20
 - Optimization profile (IOptimizationProfile): min <= opt <= max per dimension; inputs
   outside the profile are rejected at run time (here set_input_shape returns False).
 - enqueueV3 / execute_async_v3 (8.x-to-10.x migration): every I/O tensor address is set
-  with set_tensor_address before it; `deserialize_cuda_engine` returns None for a plan of
-  another TensorRT version.
-- CUDA graphs: capture needs a prior uncaptured enqueue after a shape change (TensorRT
-  developer guide, "CUDA Graphs"); synchronising a capturing stream fails (CUDA docs).
+  with set_tensor_address before it. A plan of another TensorRT version fails to
+  deserialize ("Version tag does not match ... Engine deserialization failed", NVIDIA/
+  TensorRT issues #2195, #2072; `deserialize_cuda_engine` then returns None, #3834).
+- cuda-python: cudaStreamCreate returns a cudaStream_t object, execute_async_v3 takes
+  int(stream); cudaGraphInstantiate(graph, 0), cudaEventElapsedTime -> (err, ms) and
+  cudaMallocHost -> (err, pointer) as used in NVIDIA's TensorRT samples (code search).
+- CUDA graphs: synchronising a capturing stream fails (CUDA docs, "Constraints"). NOT
+  confirmed by the search: that TensorRT needs one uncaptured enqueue after a shape change
+  before capture (modelled here as in NVIDIA's samples, which all enqueue once first).
+- Not confirmed either: BuilderFlag.TF32 in 11.x (kept because the removal lists omit it),
+  and whether TensorRT 10 needs the INT8 flag beside FP16 on a weakly typed QDQ network
+  (the project sets both, as `trtexec --int8 --fp16` does).
 Layers DLA can run: a simplified map of ONNX op types to the documented DLA layer list.
 """
 
