@@ -61,6 +61,8 @@ def export_checkpoint(
     when the FP32 ONNX fails its parity gate and, before any work, when --trt is asked
     without TensorRT.
     """
+    if options is not None and fields:
+        raise TypeError(f"export_checkpoint: pass options or {sorted(fields)}, not both")
     options = options or ExportOptions(**fields)
     out_dir = Path(out_dir)
     plan = _tensorrt_plan(options, out_dir)  # before any work: no TensorRT fails at once
