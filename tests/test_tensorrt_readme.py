@@ -49,7 +49,7 @@ def localise(words: list[str], folder: Path) -> list[str]:
         head = word.split("/")[0]
         if word in paths:
             out.append(str(paths[word]))
-        elif head in ("exports", "engines", "engines_dla"):
+        elif head in ("exports", "engines"):
             out.append(str(folder / word))
         else:
             out.append(word)
@@ -69,9 +69,9 @@ def test_readme_jetson_recipe_runs_as_written(monkeypatch, tmp_path):
     for words in recipe_commands():
         result = cli(*localise(words, tmp_path))
         assert result.exit_code == 0, (words, result.output)
-    for engine in ("engines/best.fp16.engine", "engines/best.int8.engine"):
+    for engine in ("engines/fp16/best.fp16.engine", "engines/int8/best.int8.engine"):
         assert (tmp_path / engine).is_file() and (tmp_path / f"{engine}.json").is_file()
-    dla = json.loads((tmp_path / "engines_dla/best.fp16.engine.json").read_text())
+    dla = json.loads((tmp_path / "engines/dla/best.fp16.engine.json").read_text())
     assert dla["plan"]["profile"] == {"min": 8, "opt": 8, "max": 8}
     bench = json.loads((tmp_path / "runs/bench/bench.json").read_text())
     assert all(row["status"] == "ok" for row in bench["rows"] if row["backend"] == "tensorrt")

@@ -147,36 +147,40 @@ def test_export_from_checkpoint_builds_engine_with_chunked_accuracy_pass(
     standin, onnx_files, tmp_path
 ):
     checkpoint = onnx_files["fp32"].parent.parent / "tiny.pt"
-    stale = tmp_path / "tiny.fp32.engine.json"
-    stale.write_text("{}")
-    result = cli("export", checkpoint, "--out", tmp_path, "--trt", "--max-batch", 16)
+    result = cli("export", checkpoint, "--out", tmp_path / "out", "--trt", "--max-batch", 16)
     assert result.exit_code == 0, result.output
-    rows = {
-        row["format"]: row
-        for row in json.loads((tmp_path / "manifest.json").read_text())["artifacts"]
-    }
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    rows = {row["format"]: row for row in manifest["artifacts"]}
     assert rows["tensorrt"]["status"] == "ok"
+    assert rows["tensorrt"]["sidecar"] == "tiny.fp32.engine.json"
+    # 512 validation windows through a max-batch-16 engine, equal to ONNX Runtime's MPJPE
     assert rows["tensorrt"]["mpjpe_mm"] == pytest.approx(rows["onnx"]["mpjpe_mm"], abs=1e-6)
-    assert "plan" in json.loads(stale.read_text())  # rewritten, not the stale one
+    assert (tmp_path / "out" / "tiny.fp32.engine.json").is_file()
 
 
 def test_failed_engine_leaves_no_engine_and_no_sidecar(monkeypatch, onnx_files, tmp_path):
-    standin = install(monkeypatch, "10.3.0")
+    install(monkeypatch, "10.3.0")
+    out = tmp_path / "engines"
+    assert cli("export", onnx_files["fp32"], "--out", out, "--trt").exit_code == 0
+    assert (out / "tiny.fp32.engine").is_file() and (out / "tiny.fp32.engine.json").is_file()
     # A strongly typed network with a precision flag: the stand-in refuses to build it.
     real_plan = tensorrt_plan.builder_plan
     monkeypatch.setattr(
         tensorrt_plan, "builder_plan",
         lambda *a, **k: {**real_plan(*a, **k), "builder_flags": ["FP16"]},
     )  # fmt: skip
-    for leftover in ("tiny.fp32.engine", "tiny.fp32.engine.json"):
-        (tmp_path / leftover).write_text("from an earlier run")
-    result = cli("export", onnx_files["fp32"], "--out", tmp_path, "--trt")
+    result = cli("export", onnx_files["fp32"], "--out", out, "--trt")
     assert result.exit_code == 1
-    row = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][-1]
+    row = json.loads((out / "manifest.json").read_text())["artifacts"][-1]
     assert row["status"] == "failed" and "failed to build" in row["reason"]
-    assert not (tmp_path / "tiny.fp32.engine").exists()
-    assert not (tmp_path / "tiny.fp32.engine.json").exists()
-    assert standin.trt.__version__ == "10.3.0"
+    assert not (out / "tiny.fp32.engine").exists()  # neither the new nor the earlier one
+    assert not (out / "tiny.fp32.engine.json").exists()
+
+
+def test_engine_folder_must_not_hold_the_onnx(monkeypatch, onnx_files):
+    install(monkeypatch, "10.3.0")
+    result = cli("export", onnx_files["fp32"], "--out", onnx_files["fp32"].parent, "--trt")
+    assert result.exit_code == 2 and "holds the ONNX file itself" in result.output
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,18 @@ From an exported ONNX file alone (`export_onnx_engine`, `scjd-edge export model.
 it builds the engine on the device, with no checkpoint, torch model or data set needed.
 
 Like Ultralytics' exporter, a format that fails is a row with its reason, not the end of
-the run; the FP32 ONNX is the exception, since every other artifact is made from it.
+the run; the FP32 ONNX is the exception, since every other artifact is made from it. The
+folder is one transaction (`scjd_edge.io.staged_folder`): built beside `out_dir` and
+swapped in whole, so it always holds one complete export, and a refused export (e.g. the
+parity gate) leaves the previous one untouched.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +44,11 @@ from scjd_edge.export.onnx_export import (
 )
 from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
-from scjd_edge.io import sha256_file, write_json
+from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
 MANIFEST_NAME = "manifest.json"
+TIMING_CACHE_NAME = "tensorrt.timing.cache"  # kept across exports into the same folder
 console = Console()
 
 
@@ -65,37 +70,44 @@ def export_checkpoint(
         raise TypeError(f"export_checkpoint: pass options or {sorted(fields)}, not both")
     options = options or ExportOptions(**fields)
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
     plan = _tensorrt_plan(options, out_dir)  # before any work: no TensorRT fails at once
-    job = _prepare(Path(checkpoint), out_dir, options.calib_data)
-    manifest = _manifest_header(job, plan)
-    fp32 = _attempt(
-        manifest,
-        "onnx",
-        "fp32",
-        job.paths["fp32"],
-        lambda: _export_fp32(job, options.opset, options.simplify, options.parity_tolerance_mm),
-    )
-    if fp32["status"] != "ok":
-        _finish(manifest, out_dir)
-        raise ExportError(f"FP32 ONNX export failed: {fp32['reason']}")
-    needed = {"fp16": options.fp16, "int8": options.int8}
-    if plan is not None:
-        needed[plan["build_from"]] = True
-    if needed["fp16"]:
-        _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
-    if needed["int8"]:
-        _attempt(manifest, "onnx", "int8", job.paths["int8"], lambda: _export_int8(job, options))
-    if plan is not None:
-        engine = out_dir / f"{job.name}.{plan['precision']}.engine"
-        _attempt(
+    job = _prepare(Path(checkpoint), options.calib_data)
+    # Built beside out_dir and swapped in whole: a failed or killed export leaves the old
+    # folder as it was, and two exports into one folder never mix their files.
+    with staged_folder(out_dir, keep=(TIMING_CACHE_NAME,)) as staging:
+        job.paths = _artifact_paths(staging, job.name)
+        manifest = _manifest_header(job, plan)
+        fp32 = _attempt(
             manifest,
-            "tensorrt",
-            plan["precision"],
-            engine,
-            lambda: _build_engine(job, manifest, engine, plan),
-            companions=(tensorrt_plan.sidecar_path(engine),),
+            "onnx",
+            "fp32",
+            job.paths["fp32"],
+            lambda: _export_fp32(job, options.opset, options.simplify, options.parity_tolerance_mm),
         )
-    _finish(manifest, out_dir)
+        if fp32["status"] != "ok":
+            raise ExportError(f"FP32 ONNX export failed (nothing written): {fp32['reason']}")
+        needed = {"fp16": options.fp16, "int8": options.int8}
+        if plan is not None:
+            needed[plan["build_from"]] = True
+        if needed["fp16"]:
+            _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
+        if needed["int8"]:
+            _attempt(
+                manifest, "onnx", "int8", job.paths["int8"], lambda: _export_int8(job, options)
+            )
+        if plan is not None:
+            engine = staging / f"{job.name}.{plan['precision']}.engine"
+            _attempt(
+                manifest,
+                "tensorrt",
+                plan["precision"],
+                engine,
+                lambda: _build_engine(job, manifest, engine, plan),
+                companions=(tensorrt_plan.sidecar_path(engine),),
+            )
+        _write_manifest(manifest, staging, out_dir)
+    _print_summary(manifest, out_dir)
     return manifest
 
 
@@ -105,8 +117,15 @@ def _tensorrt_plan(options: ExportOptions, out_dir: Path) -> dict[str, Any] | No
     return tensorrt_plan.builder_plan(
         tensorrt_plan.require_tensorrt().__version__,
         options.trt,
-        timing_cache=options.trt.timing_cache or out_dir / "tensorrt.timing.cache",
+        timing_cache=options.trt.timing_cache or out_dir / TIMING_CACHE_NAME,
     )
+
+
+def _write_manifest(manifest: dict, staging: Path, out_dir: Path) -> None:
+    for row in manifest["artifacts"]:  # reasons name the files where they will be
+        if row.get("reason"):
+            row["reason"] = row["reason"].replace(str(staging), str(out_dir))
+    write_json(staging / MANIFEST_NAME, manifest)
 
 
 @dataclass
@@ -122,10 +141,37 @@ class _ExportJob:
     validation: tuple[np.ndarray, np.ndarray]  # keypoints_2d (B, T, 17, 2), pose_3d (B, 17, 3)
     reference: Any  # the torch Predictor
     torch_mpjpe_mm: float
-    paths: dict[str, Path]
+    paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> _ExportJob:
+def _check_out_dir(out_dir: Path) -> None:
+    """An export replaces the whole folder: refuse one holding files no manifest lists."""
+    check_writable(out_dir, "--out", folder=True)
+    if not out_dir.is_dir():
+        return
+    listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
+    try:
+        rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
+        listed |= {row.get(key) for row in rows for key in ("file", "sidecar")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no readable manifest: every file in the folder is foreign
+    foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
+    if foreign:
+        raise ExportError(
+            f"--out {out_dir}: holds {foreign[0]!r}, which no earlier export's manifest.json "
+            "lists; an export replaces the whole folder, so choose a new or empty folder"
+        )
+
+
+def _artifact_paths(folder: Path, name: str) -> dict[str, Path]:
+    return {
+        "fp32": folder / f"{name}.onnx",
+        "fp16": folder / f"{name}.fp16.onnx",
+        "int8": folder / f"{name}.int8.onnx",
+    }
+
+
+def _prepare(checkpoint: Path, calib_data: str | Path | None) -> _ExportJob:
     """Load the model and the validation windows, and measure the torch model on them."""
     from scjd_edge.data.formats import load_dataset
     from scjd_edge.train.checkpoint import build_model_from_checkpoint, recipe_of
@@ -140,17 +186,17 @@ def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> 
     name = checkpoint.stem
     reference = torch_predictor(model, ckpt["deployment"], name)
     torch_mpjpe = _mpjpe_mm(predict_windows(reference, validation[0]), validation[1])
+    if not np.isfinite(torch_mpjpe):
+        raise ExportError(
+            f"{checkpoint}: the torch model's outputs hold NaN or Inf on validation windows "
+            "(diverged training?); nothing exported"
+        )
     console.print(
         f"[bold]{name}[/]: torch FP32 validation MPJPE {torch_mpjpe:.2f} mm on "
         f"{len(validation[0])} windows of {escape(data_path)} ({', '.join(subjects)})"
     )
-    paths = {
-        "fp32": out_dir / f"{name}.onnx",
-        "fp16": out_dir / f"{name}.fp16.onnx",
-        "int8": out_dir / f"{name}.int8.onnx",
-    }
     return _ExportJob(
-        name, model, ckpt, recipe, dataset, data_path, validation, reference, torch_mpjpe, paths
+        name, model, ckpt, recipe, dataset, data_path, validation, reference, torch_mpjpe
     )
 
 
@@ -219,7 +265,7 @@ def _attempt(
     except Exception as error:  # a failed format is reported, not fatal (Ultralytics-style)
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
-        for stale in (path, *companions):  # no file from an earlier run where it says failed
+        for stale in (path, *companions):  # no half-written file where it says failed
             stale.unlink(missing_ok=True)
         console.print(f"[bold red]{kind} {precision} failed:[/] {escape(reason)}", highlight=False)
     else:
@@ -232,6 +278,8 @@ def _attempt(
 def _accuracy(predictor: Any, job: _ExportJob) -> dict[str, float]:
     """Validation MPJPE of an artifact and its difference from the torch model, mm."""
     mpjpe_mm = _mpjpe_mm(predict_windows(predictor, job.validation[0]), job.validation[1])
+    if not np.isfinite(mpjpe_mm):
+        raise ExportError(f"{predictor.name}: validation MPJPE is {mpjpe_mm} (NaN/Inf outputs)")
     return {"mpjpe_mm": mpjpe_mm, "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm}
 
 
@@ -282,6 +330,8 @@ def _export_int8(job: _ExportJob, options: ExportOptions) -> dict[str, Any]:
         f"{', forced' if force else ''})"
     )
     mpjpe_mm = report["mpjpe_int8_mm"]
+    if not np.isfinite(mpjpe_mm):
+        raise ExportError(f"{job.paths['int8'].name}: validation MPJPE is {mpjpe_mm} (NaN/Inf)")
     return {
         "mpjpe_mm": mpjpe_mm,
         "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm,
@@ -313,9 +363,8 @@ def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[
     }
 
 
-def _finish(manifest: dict, out_dir: Path) -> None:
-    """Write manifest.json and print one row per artifact."""
-    write_json(out_dir / MANIFEST_NAME, manifest)
+def _print_summary(manifest: dict, out_dir: Path) -> None:
+    """One row per artifact."""
     table = Table("format", "precision", "status", "MB", "MPJPE mm", "vs torch mm", "file / reason")
     for row in manifest["artifacts"]:
         ok = row["status"] == "ok"
@@ -355,11 +404,16 @@ def export_onnx_engine(
             f"{onnx_path}: from an ONNX file `scjd-edge export` builds a TensorRT engine only; "
             "add --trt (ONNX, FP16 and INT8 exports start from a checkpoint)"
         )
+    if out_dir.resolve() in onnx_path.resolve().parents:
+        raise ExportError(
+            f"--out {out_dir}: holds the ONNX file itself, and an export replaces the whole "
+            "folder; choose another folder for the engine"
+        )
+    _check_out_dir(out_dir)
     plan = _tensorrt_plan(options, out_dir)
     deployment = read_deployment(onnx_path)
     given = read_metadata(onnx_path).get("precision", "fp32")
     stem = onnx_path.name.removesuffix(".onnx").removesuffix(f".{given}")
-    source = _onnx_source(onnx_path, given, plan["build_from"], out_dir / f"{stem}.fp16.onnx")
     manifest = {
         "format": "scjd-edge-export",
         "package_version": __version__,
@@ -370,18 +424,24 @@ def export_onnx_engine(
         "tensorrt_plan": plan,
         "artifacts": [],
     }
-    if source != onnx_path:
-        _attempt(manifest, "onnx", "fp16", source, lambda: quantize.convert_fp16(onnx_path, source))
-    engine = out_dir / f"{stem}.{plan['precision']}.engine"
-    _attempt(
-        manifest,
-        "tensorrt",
-        plan["precision"],
-        engine,
-        lambda: _engine_from_onnx(source, engine, plan, deployment, options.calib_data),
-        companions=(tensorrt_plan.sidecar_path(engine),),
-    )
-    _finish(manifest, out_dir)
+    with staged_folder(out_dir, keep=(TIMING_CACHE_NAME,)) as staging:
+        fp16_copy = staging / f"{stem}.fp16.onnx"
+        source = _onnx_source(onnx_path, given, plan["build_from"], fp16_copy)
+        if source == fp16_copy:
+            _attempt(
+                manifest, "onnx", "fp16", source, lambda: quantize.convert_fp16(onnx_path, source)
+            )
+        engine = staging / f"{stem}.{plan['precision']}.engine"
+        _attempt(
+            manifest,
+            "tensorrt",
+            plan["precision"],
+            engine,
+            lambda: _engine_from_onnx(source, engine, plan, deployment, options.calib_data),
+            companions=(tensorrt_plan.sidecar_path(engine),),
+        )
+        _write_manifest(manifest, staging, out_dir)
+    _print_summary(manifest, out_dir)
     return manifest
 
 
