@@ -109,3 +109,15 @@ def test_teacher_goal_is_strictly_below_the_threshold():
     limit = teacher_cmu.GOAL_TEST_MPJPE_MM
     assert teacher_cmu.evaluate_goals(limit - 0.1)[0]["met"]
     assert not teacher_cmu.evaluate_goals(limit)[0]["met"]
+
+
+def test_distill_step_goal_is_the_cached_ratio(tmp_path):
+    step_time = _script("distill_step_time")
+    args = step_time._parse(["--data", "x", "--out", str(tmp_path), "--steps", "2"])
+    for cached_ms, met in ((13.0, True), (13.1, False)):
+        rounds = {"undistilled": [10.0, 9.0, 11.0], "scjd_live": [40.0] * 3}
+        rounds["scjd_cached"] = [cached_ms] * 3
+        report = step_time._report(args, rounds, cold_ms=50.0)
+        assert report["goals"][0]["met"] is met
+        assert report["ratio_to_undistilled"]["scjd_live"] == 4.0
+        assert "| scjd_cached |" in step_time.render_markdown(report)
