@@ -265,3 +265,23 @@ def test_overlay_draws_the_skeleton_on_the_frame_beside_the_3d_panel(tmp_path):
         assert image.n_frames == 4
     mp4 = write_overlay(tmp_path / "o.mp4", blank_frames(4), result, fps=10)
     assert mp4["frames"] == 4 and (tmp_path / "o.mp4").stat().st_size > 1000
+
+
+def test_infer_from_a_file_refuses_nan_poses_and_writes_nothing(tmp_path, monkeypatch):
+    import scjd_edge.export.runtime as runtime
+    from scjd_edge.infer import run_infer
+
+    class NanModel(EchoModel):
+        def __call__(self, windows):
+            poses = super().__call__(windows)
+            poses[:, 3] = np.nan  # one joint of every frame
+            return poses
+
+    monkeypatch.setattr(runtime, "load_predictor", lambda model, backend=None: NanModel())
+    path = tmp_path / "dets.json"
+    entries = [{"image_id": i, "keypoints": p.reshape(-1).tolist()} for i, p in
+               enumerate(walking_sequence(6))]  # fmt: skip
+    path.write_text(json.dumps({"annotations": entries, "width": 640, "height": 480}))
+    with pytest.raises(CheckpointError, match=r"model\.onnx: non-finite 3D poses.* 6 of 6"):
+        run_infer(tmp_path / "model.onnx", path, out=tmp_path / "poses.npz")
+    assert not (tmp_path / "poses.npz").exists()
