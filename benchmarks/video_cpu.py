@@ -47,9 +47,11 @@ def skeleton_height(pose_3d: np.ndarray) -> np.ndarray:
     return np.linalg.norm(feet - head[:, None], axis=-1).mean(axis=-1)
 
 
-def jitter_mm(pose_3d: np.ndarray) -> np.ndarray:
-    """(F, 17, 3) -> (F-1,) mean joint displacement between consecutive frames, mm."""
-    return np.linalg.norm(np.diff(pose_3d, axis=0), axis=-1).mean(axis=-1) * 1000.0
+def jitter_mm(pose_3d: np.ndarray, order: int = 1) -> np.ndarray:
+    """(F, 17, 3) -> (F-order,) mean joint |difference| of that order over frames, mm:
+    order 1 = displacement per frame (motion + jitter), 2 = acceleration per frame^2
+    (smooth motion contributes little, frame-to-frame noise a lot)."""
+    return np.linalg.norm(np.diff(pose_3d, n=order, axis=0), axis=-1).mean(axis=-1) * 1000.0
 
 
 class RecordingDetector:
@@ -86,6 +88,7 @@ def measure(args: argparse.Namespace) -> dict:
     from scjd_edge.data.skeleton import BONES, JOINT_NAMES, bone_lengths
     from scjd_edge.infer import run_video_infer
     from scjd_edge.infer.detectors import BlazePoseDetector
+    from scjd_edge.infer.smoothing import OneEuroParams
 
     torch.set_num_threads(args.threads)
     detector = RecordingDetector(BlazePoseDetector())
@@ -95,6 +98,10 @@ def measure(args: argparse.Namespace) -> dict:
     again = run_video_infer(
         args.model, str(args.video), detector=ReplayDetector(detector.found), rescale=False
     )["result"]
+    smoothed = run_video_infer(
+        args.model, str(args.video), detector=ReplayDetector(detector.found),
+        smoothing=OneEuroParams(),
+    )["result"]  # fmt: skip
     heights, heights_raw = skeleton_height(result.pose_3d), skeleton_height(again.pose_3d)
     in_range = (heights >= HEIGHT_RANGE_M[0]) & (heights <= HEIGHT_RANGE_M[1])
     bones = np.median(bone_lengths(result.pose_3d), axis=0)
@@ -110,6 +117,12 @@ def measure(args: argparse.Namespace) -> dict:
             ((heights_raw >= HEIGHT_RANGE_M[0]) & (heights_raw <= HEIGHT_RANGE_M[1])).mean()
         ),
         "jitter_mm_per_frame_median": float(np.median(jitter_mm(result.pose_3d))),
+        "acceleration_mm_per_frame2_median": float(np.median(jitter_mm(result.pose_3d, 2))),
+        "one_euro": {
+            "parameters": OneEuroParams().describe(),
+            "jitter_mm_per_frame_median": float(np.median(jitter_mm(smoothed.pose_3d))),
+            "acceleration_mm_per_frame2_median": float(np.median(jitter_mm(smoothed.pose_3d, 2))),
+        },
         "bone_lengths_m": {
             name: {
                 "median": float(length),
@@ -211,12 +224,20 @@ def markdown(report: dict) -> str:
         f"({m['height_without_rescaling_m']['p5']:.2f}-"
         f"{m['height_without_rescaling_m']['p95']:.2f}), "
         f"{m['height_in_range_share_without_rescaling']:.1%} |",
-        f"| 3D jitter, median per frame | {m['jitter_mm_per_frame_median']:.1f} mm/frame |",
+        f"| 3D motion + jitter: joint displacement per frame, median | "
+        f"{m['jitter_mm_per_frame_median']:.1f} mm/frame |",
+        f"| 3D jitter: joint acceleration, median | "
+        f"{m['acceleration_mm_per_frame2_median']:.1f} mm/frame^2 |",
+        f"| same two with One-Euro smoothing ({m['one_euro']['parameters']}) | "
+        f"{m['one_euro']['jitter_mm_per_frame_median']:.1f} mm/frame, "
+        f"{m['one_euro']['acceleration_mm_per_frame2_median']:.1f} mm/frame^2 |",
         f"| detector latency p50 / p99 | {s['detector_ms']['p50']:.1f} / "
         f"{s['detector_ms']['p99']:.1f} ms |",
         f"| lifter latency p50 / p99 (tracking + model + smoothing) | "
         f"{s['lifter_ms']['p50']:.2f} / {s['lifter_ms']['p99']:.2f} ms |",
         f"| end to end (decode + detect + lift, streaming) | {s['fps']:.1f} frames/s |",
+        f"| CPU time per frame, all threads (not inflated by other jobs) | "
+        f"{s['cpu_ms_per_frame']:.1f} ms |",
         "",
         "Bone lengths (median over lifted frames vs the CMU training skeletons, m):",
         "",

@@ -315,6 +315,8 @@ def infer(
 
     smoothing = OneEuroParams(smooth_min_cutoff, smooth_beta) if smooth else None
     if video is not None:
+        if format != "coco":
+            raise ScjdError(f"--format {format}: with --video the detections are COCO-17")
         summary = run_video_infer(
             model=model,
             video=video,

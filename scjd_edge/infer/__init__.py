@@ -126,7 +126,8 @@ def run_video_infer(
     The 2D detector is MediaPipe BlazePose, or the people of `keypoints` (a detector file
     whose frames are the video's), or `detector` (any `detectors.Detector`). A camera
     stream ends after `max_frames` (default 300) or when it closes. Returns a summary with
-    detection rate, lookahead, latencies and frames per second (see `streaming`).
+    detection rate, lookahead, latencies and frames per second (see `streaming`), and
+    under "result" the `streaming.StreamResult` itself.
     """
     from scjd_edge.export.runtime import load_predictor
     from scjd_edge.infer.streaming import run_stream
@@ -257,12 +258,7 @@ def _written_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def _smoothing_text(smoothing: OneEuroParams | None) -> str:
-    if smoothing is None:
-        return "none"
-    return (
-        f"One-Euro (min_cutoff {smoothing.min_cutoff:g} Hz, beta {smoothing.beta:g}, "
-        f"derivative_cutoff {smoothing.derivative_cutoff:g} Hz)"
-    )
+    return "none" if smoothing is None else smoothing.describe()
 
 
 def _default_detector(keypoints: Path | None):

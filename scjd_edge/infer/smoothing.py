@@ -36,6 +36,12 @@ class OneEuroParams:
             if not np.isfinite(value) or value < 0 or (name != "beta" and value == 0):
                 raise ConfigError(f"One-Euro {name} = {value}: expected a positive number")
 
+    def describe(self) -> str:
+        return (
+            f"One-Euro (min_cutoff {self.min_cutoff:g} Hz, beta {self.beta:g} s/m, "
+            f"derivative_cutoff {self.derivative_cutoff:g} Hz)"
+        )
+
 
 class OneEuroFilter:
     """Filter a stream of equally shaped arrays (e.g. (17, 3) poses) sampled at `fps`."""
