@@ -210,6 +210,7 @@ def markdown(report: dict) -> str:
         f"lookahead {s['lookahead_frames']} frames = {s['lookahead_seconds']:.1f} s delay), "
         f"{'2D rescaled to the training person size' if s['rescaled'] else 'no rescaling'}, "
         f"smoothing: {s['smoothing']}.",
+        *([f"- Model: {report['model_note']}"] if report["model_note"] else []),
         "",
         "| measure | value |",
         "|---|---:|",
@@ -265,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cmu",
                         help="CMU folder for the reference bone lengths")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model-note", default="", help="how the model was made, for the report")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     try:
@@ -276,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} CPU, {_cores()} logical cores",
         "threads": args.threads,
+        "model_note": args.model_note,
         "measured": measured,
     }
     report["goals"] = goals(measured)
