@@ -14,9 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from scjd_edge.config import Recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.data.windows import PoseWindows
-from scjd_edge.distill.sampling import deployment_for_student, prepare_model_inputs
 from scjd_edge.errors import CheckpointError, DataError, ExportError
 from scjd_edge.export import quantize
 from scjd_edge.export.exporter import export_checkpoint, load_split_windows
@@ -46,7 +46,7 @@ def tiny_checkpoint(path, data_dir, steps: int) -> dict:
             "distill": {"input_frames": INPUT_FRAMES, "sampling": "uniform"},
         }
     )
-    deployment = deployment_for_student(WINDOW_FRAMES, INPUT_FRAMES, "uniform")
+    deployment = Deployment.student(WINDOW_FRAMES, INPUT_FRAMES, "uniform")
     model = create_model(recipe.model)
     if steps:
         dataset = load_dataset(data_dir)
@@ -55,8 +55,8 @@ def tiny_checkpoint(path, data_dir, steps: int) -> dict:
         generator = torch.Generator().manual_seed(0)
         for _ in range(steps):
             batch = windows[torch.randint(len(windows), (64,), generator=generator)]
-            keypoints_2d, frame_offsets, indices = prepare_model_inputs(
-                batch["keypoints_2d"], deployment
+            keypoints_2d, frame_offsets, indices = deployment.prepare_model_inputs(
+                batch["keypoints_2d"]
             )
             target = batch["pose_3d"].gather(1, indices[..., None, None].expand(-1, -1, 17, 3))
             loss = (model(keypoints_2d, frame_offsets) - target).norm(dim=-1).mean()

@@ -299,7 +299,7 @@ def _video_summary(model, predictor, source, detector, result) -> dict[str, Any]
 
 
 def _summary(model, predictor, track, stream, seconds, latencies_ms) -> dict[str, Any]:
-    window_frames = int(predictor.deployment["window_frames"])
+    window_frames = int(predictor.deployment.window_frames)
     frames = len(track.keypoints_2d)
     summary = {
         "frames": frames,
