@@ -171,30 +171,34 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 
 
 def goals(measured: dict) -> list[dict]:
+    from scjd_edge.bench.goals import judged
+
     summary = measured["summary"]
     return [
-        {
-            "goal": f"person found in >= {DETECTION_GOAL:.0%} of frames",
-            "met": measured["detection_rate"] >= DETECTION_GOAL,
-            "measured": f"{measured['detection_rate']:.1%} "
+        judged(
+            f"person found in >= {DETECTION_GOAL:.0%} of frames",
+            measured["detection_rate"] >= DETECTION_GOAL,
+            f"{measured['detection_rate']:.1%} "
             f"({summary['detected_frames']} of {summary['frames_read']})",
-        },
-        {
-            "goal": f"skeleton height {HEIGHT_RANGE_M[0]}-{HEIGHT_RANGE_M[1]} m on >= "
+        ),
+        judged(
+            f"skeleton height {HEIGHT_RANGE_M[0]}-{HEIGHT_RANGE_M[1]} m on >= "
             f"{HEIGHT_GOAL:.0%} of lifted frames",
-            "met": measured["height_in_range_share"] >= HEIGHT_GOAL,
-            "measured": f"{measured['height_in_range_share']:.1%} (median "
+            measured["height_in_range_share"] >= HEIGHT_GOAL,
+            f"{measured['height_in_range_share']:.1%} (median "
             f"{measured['height_m']['median']:.2f} m)",
-        },
-        {
-            "goal": f"end to end >= {FPS_GOAL:g} frames/s on the CPU, detector included",
-            "met": summary["fps"] >= FPS_GOAL,
-            "measured": f"{summary['fps']:.1f} frames/s",
-        },
+        ),
+        judged(
+            f"end to end >= {FPS_GOAL:g} frames/s on the CPU, detector included",
+            summary["fps"] >= FPS_GOAL,
+            f"{summary['fps']:.1f} frames/s",
+        ),
     ]
 
 
 def markdown(report: dict) -> str:
+    from scjd_edge.bench.goals import goals_markdown
+
     m, s = report["measured"], report["measured"]["summary"]
     lines = [
         "# Video in, 3D out on the CPU (walk_vtest.mp4)",
@@ -248,12 +252,7 @@ def markdown(report: dict) -> str:
     for name, row in m["bone_lengths_m"].items():
         reference = "-" if row["cmu_train_median"] is None else f"{row['cmu_train_median']:.3f}"
         lines.append(f"| {name} | {row['median']:.3f} | {reference} |")
-    lines += ["", "## Goals", ""]
-    lines += [
-        f"- **{'PASS' if g['met'] else 'NOT MET'}**: {g['goal']} (measured: {g['measured']})"
-        for g in report["goals"]
-    ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + goals_markdown(report["goals"]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -285,7 +285,7 @@ def _video_summary(model, predictor, source, detector, result) -> dict[str, Any]
         "frames": len(result.pose_3d),
         "model": str(model),
         "backend": predictor.backend,
-        "window_frames": int(predictor.deployment["window_frames"]),
+        "window_frames": int(predictor.deployment.window_frames),
         "lookahead_frames": result.lookahead_frames,
         "lookahead_seconds": result.lookahead_frames / source.fps,
         "detector_ms": _percentiles(result.detector_ms),

@@ -3,9 +3,9 @@
 Both modes give every frame the window the model was trained on: the T = window_frames
 frames at offsets -(T-1-L) .. L around it, L = the lookahead, with the first / last frame
 repeated where the window runs past the sequence (replicate padding). L is the deployment
-contract's `lookahead_frames` when it has one (a causal model, whose window ends at the
-current frame, has L = 0), else (T-1)//2: the centred window the models here are trained
-on (offsets -(T//2) .. (T-1)//2). A predictor (`scjd_edge.export.runtime.load_predictor`)
+contract's `lookahead_frames`: (T-1)//2 for the centred windows the models here are
+trained on (offsets -(T//2) .. (T-1)//2), 0 for a causal model whose window ends at the
+current frame. A predictor (`scjd_edge.export.runtime.load_predictor`)
 maps such windows (B, T, 17, 2) normalised screen coordinates to the centre frames'
 root-relative 3D poses (B, 17, 3) in metres, and does the model's own frame sampling.
 
@@ -41,9 +41,9 @@ def window_frames_of(predictor: Predictor) -> int:
 
 
 def lookahead_frames_of(predictor: Predictor) -> int:
-    """Future frames a model's window needs: the contract's `lookahead_frames`, else (T-1)//2."""
+    """Future frames a model's window needs (the contract's `lookahead_frames`)."""
     window_frames = window_frames_of(predictor)
-    lookahead = int(predictor.deployment.get("lookahead_frames", (window_frames - 1) // 2))
+    lookahead = int(predictor.deployment.lookahead_frames)
     if not 0 <= lookahead < window_frames:
         raise ConfigError(
             f"deployment lookahead_frames {lookahead}: expected 0..{window_frames - 1}"
