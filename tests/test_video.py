@@ -265,6 +265,9 @@ def test_overlay_draws_the_skeleton_on_the_frame_beside_the_3d_panel(tmp_path):
     gif = write_overlay(tmp_path / "o.gif", blank_frames(4), result, fps=10)
     with Image.open(gif["path"]) as image:
         assert image.n_frames == 4
+        image.seek(1)
+        colours = {tuple(c) for c in np.asarray(image.convert("RGB")).reshape(-1, 3)}
+    assert {(31, 119, 180), (214, 39, 40)} <= colours  # thin left/right limbs keep colour
     mp4 = write_overlay(tmp_path / "o.mp4", blank_frames(4), result, fps=10)
     assert mp4["frames"] == 4 and (tmp_path / "o.mp4").stat().st_size > 1000
 

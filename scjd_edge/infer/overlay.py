@@ -134,7 +134,7 @@ def write_overlay(
     stride = max(1, math.ceil(result.frames_read / max_frames))
     row_of = {int(index): row for row, index in enumerate(result.frame_indices)}
     written = []
-    panel = None
+    panel = palette = None
     with atomic_path(path) as tmp:
         staged = tmp.with_name(tmp.name + "." + kind)
         writer = None
@@ -156,7 +156,8 @@ def write_overlay(
                     writer = writer or _mp4_writer(staged, picture.shape, fps / stride)
                     writer.write(picture[..., ::-1])  # OpenCV wants BGR
                 else:
-                    written.append(_gif_frame(picture))
+                    palette = palette or _gif_palette(picture)
+                    written.append(_gif_frame(picture, palette))
                     continue
                 written.append(None)
         finally:
@@ -181,11 +182,23 @@ def _mp4_writer(path: Path, shape: tuple[int, ...], fps: float):
     return writer
 
 
-def _gif_frame(picture: np.ndarray):
+def _gif_palette(picture: np.ndarray):
+    """One palette for the whole GIF: the first frame's colours plus the exact skeleton
+    colours (a per-frame adaptive palette drops the few pixels of a thin blue line)."""
+    from PIL import Image
+
+    skeleton = [channel for rgb in RGB.values() for channel in rgb]
+    scenery = Image.fromarray(picture).quantize(256 - len(RGB), Image.Quantize.MEDIANCUT)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(scenery.getpalette()[: 3 * (256 - len(RGB))] + skeleton)
+    return palette
+
+
+def _gif_frame(picture: np.ndarray, palette):
     from PIL import Image
 
     image = Image.fromarray(picture)
     scale = min(1.0, 480 / image.height)  # GIFs get large: at most 480 px high
     if scale < 1.0:
         image = image.resize((round(image.width * scale), round(image.height * scale)))
-    return image.convert("P", palette=Image.Palette.ADAPTIVE)
+    return image.quantize(palette=palette, dither=Image.Dither.NONE)
