@@ -6,6 +6,7 @@ picture (needs OpenCV). The real detector on a real video is tested in test_infe
 from __future__ import annotations
 
 import json
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -315,3 +316,21 @@ def test_video_benchmark_goals_are_judged_on_both_sides(side):
     poses[:, :, 0] = [[0.0], [0.01], [0.03]]  # every joint moves 10 mm, then 20 mm
     np.testing.assert_allclose(script.jitter_mm(poses), [10.0, 20.0])
     np.testing.assert_allclose(script.jitter_mm(poses, order=2), [10.0])
+
+
+def test_without_the_video_extra_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from scjd_edge.cli import app
+    from scjd_edge.infer.detectors import BlazePoseDetector
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now raises ImportError
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    video = tmp_path / "walk.mp4"
+    video.write_bytes(b"not decoded: OpenCV is missing first")
+    result = CliRunner().invoke(app, ["infer", "model.onnx", "--video", str(video)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "video input needs OpenCV" in result.output
+    assert 'pip install -e ".[video]"' in " ".join(result.output.split())
+    with pytest.raises(ConfigError, match=r"MediaPipe detector is not installed.*\[video\]"):
+        BlazePoseDetector()
