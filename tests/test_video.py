@@ -325,7 +325,8 @@ def test_without_the_video_extra_the_error_says_how_to_install_it(tmp_path, monk
     from scjd_edge.infer.detectors import BlazePoseDetector
 
     monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now raises ImportError
-    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    for module in ("mediapipe", "mediapipe.python", "mediapipe.python.solutions"):
+        monkeypatch.setitem(sys.modules, module, None)  # also when imported by an earlier test
     video = tmp_path / "walk.mp4"
     video.write_bytes(b"not decoded: OpenCV is missing first")
     result = CliRunner().invoke(app, ["infer", "model.onnx", "--video", str(video)])
