@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import sys
 from pathlib import Path
@@ -204,8 +205,10 @@ def markdown(report: dict) -> str:
         "# Video in, 3D out on the CPU (walk_vtest.mp4)",
         "",
         f"Created {report['created']} by `benchmarks/video_cpu.py`; {report['machine']}, "
-        f"torch threads {report['threads']}. Machine shared with other jobs while measured: "
-        "latencies and frames/s are upper bounds of what an idle machine gives.",
+        f"torch threads {report['threads']}. Machine shared with other jobs while measured "
+        f"(1-minute load average {report['load_average_1min'][0]:g} before, "
+        f"{report['load_average_1min'][1]:g} after, on 2 cores): an idle machine gives "
+        "lower latencies and more frames/s.",
         "",
         f"- Video: {s['video']} ({s['image_size'][0]}x{s['image_size'][1]}, "
         f"{s['video_fps']:g} frames/s, {s['frames_read']} frames).",
@@ -268,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-note", default="", help="how the model was made, for the report")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     try:
         measured = measure(args)
     except ScjdError as error:
@@ -277,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} CPU, {_cores()} logical cores",
         "threads": args.threads,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "model_note": args.model_note,
         "measured": measured,
     }
@@ -288,8 +293,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cores() -> int:
-    import os
-
     return os.cpu_count() or 0
 
 
