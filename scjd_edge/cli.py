@@ -312,50 +312,104 @@ def bench(
 def infer(
     model: Annotated[Path, typer.Argument(help="Checkpoint, ONNX or TensorRT engine")],
     keypoints: Annotated[
-        Path, typer.Option(help="2D keypoints: COCO/Ultralytics/MMPose JSON, npz")
-    ],
+        Path | None,
+        typer.Option(
+            help="2D keypoints: COCO/Ultralytics/MMPose JSON, npz (with --video: "
+            "the detector's output for that video, used instead of MediaPipe)"
+        ),
+    ] = None,
+    video: Annotated[
+        str | None,
+        typer.Option(
+            help="Video file or camera index (0, 1...): detect 2D with MediaPipe "
+            "BlazePose ([video] extra) and lift frame by frame as a stream"
+        ),
+    ] = None,
     format: Annotated[str, typer.Option(help="Joint layout of the input: coco or h36m")] = "coco",
     image_size: Annotated[
         str | None, typer.Option(help="WxH in pixels, e.g. 1920x1080 (if not in the file)")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write 3D poses (.npz or .json)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write 3D poses: .npz or .json (MMPose 3D layout)")
+    ] = None,
     viz: Annotated[
-        Path | None, typer.Option(help="Picture: out.gif, out.mp4 or a folder/ of PNG frames")
+        Path | None,
+        typer.Option(
+            help="Picture: out.gif, out.mp4 (with --video: 2D drawn on the video "
+            "beside the 3D) or a folder/ of PNG frames"
+        ),
     ] = None,
     stream: Annotated[bool, typer.Option(help="Streaming ring buffer, one pose per frame")] = False,
     track_id: Annotated[int | None, typer.Option(help="Person/track to lift")] = None,
     min_score: Annotated[float, typer.Option(help="Keypoints below are interpolated")] = 0.3,
     batch_size: Annotated[int, typer.Option(help="Windows per model call")] = 256,
     backend: Annotated[str | None, typer.Option(help="Force a backend (default from file)")] = None,
+    rescale: Annotated[
+        bool, typer.Option(help="Scale each 2D skeleton to the training data's person size")
+    ] = True,
+    smooth: Annotated[bool, typer.Option(help="One-Euro smoothing of the 3D poses")] = False,
+    smooth_min_cutoff: Annotated[float, typer.Option(help="One-Euro cut-off at rest, Hz")] = 1.5,
+    smooth_beta: Annotated[float, typer.Option(help="One-Euro speed coefficient, s/m")] = 0.5,
+    max_frames: Annotated[
+        int | None, typer.Option(help="With --video: stop after this many frames (camera: 300)")
+    ] = None,
 ):
-    """Lift 2D keypoint tracks from any 2D detector to 3D (root-relative, metres)."""
-    from scjd_edge.infer import render_summary, run_infer
+    """Lift 2D keypoints to 3D (root-relative, metres): from a detector's file or a video."""
+    from scjd_edge.infer import render_summary, render_video_summary, run_infer, run_video_infer
+    from scjd_edge.infer.smoothing import OneEuroParams
 
     for path, option in ((out, "--out"), (viz, "--viz")):
         if path is not None:
             check_writable(path, option, folder=option == "--viz" and not path.suffix)
-    size = None
-    if image_size:
-        try:
-            width, height = (int(v) for v in image_size.lower().split("x"))
-        except ValueError:
-            raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
-        size = (width, height)
-    summary = run_infer(
-        model=model,
-        keypoints=keypoints,
-        format=format,
-        image_size=size,
-        out=out,
-        viz=viz,
-        stream=stream,
-        track_id=track_id,
-        min_score=min_score,
-        batch_size=batch_size,
-        backend=backend,
-    )
-    for line in render_summary(summary):
+    smoothing = OneEuroParams(smooth_min_cutoff, smooth_beta) if smooth else None
+    if video is not None:
+        if format != "coco":
+            raise ScjdError(f"--format {format}: with --video the detections are COCO-17")
+        summary = run_video_infer(
+            model=model,
+            video=video,
+            keypoints=keypoints,
+            out=out,
+            viz=viz,
+            track_id=track_id,
+            min_score=min_score,
+            backend=backend,
+            rescale=rescale,
+            smoothing=smoothing,
+            max_frames=max_frames,
+        )
+        lines = render_video_summary(summary)
+    elif keypoints is None:
+        raise ScjdError("give --keypoints FILE (a 2D detector's output) or --video FILE|CAMERA")
+    else:
+        summary = run_infer(
+            model=model,
+            keypoints=keypoints,
+            format=format,
+            image_size=_parse_image_size(image_size),
+            out=out,
+            viz=viz,
+            stream=stream,
+            track_id=track_id,
+            min_score=min_score,
+            batch_size=batch_size,
+            backend=backend,
+            rescale=rescale,
+            smoothing=smoothing,
+        )
+        lines = render_summary(summary)
+    for line in lines:
         console.print(line, highlight=False)
+
+
+def _parse_image_size(image_size: str | None) -> tuple[int, int] | None:
+    if not image_size:
+        return None
+    try:
+        width, height = (int(v) for v in image_size.lower().split("x"))
+    except ValueError:
+        raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
+    return width, height
 
 
 @app.command("quickstart")

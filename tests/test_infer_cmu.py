@@ -5,6 +5,8 @@ subjects, and compared with the CMU 3D ground truth."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,14 @@ from PIL import Image
 from scjd_edge.config import Recipe
 from scjd_edge.data.camera import image_coordinates, normalize_screen_coordinates
 from scjd_edge.data.formats import load_dataset
-from scjd_edge.data.skeleton import COCO_JOINT_NAMES, JOINT_NAMES
+from scjd_edge.data.skeleton import (
+    BONES,
+    COCO_JOINT_NAMES,
+    JOINT_NAMES,
+    LEFT_JOINTS,
+    RIGHT_JOINTS,
+    bone_lengths,
+)
 from scjd_edge.export.exporter import export_checkpoint
 from scjd_edge.export.runtime import load_predictor, torch_predictor
 from scjd_edge.infer import render_summary, run_infer
@@ -33,6 +42,7 @@ COCO_FROM_H36M = {
     "right_knee": "RKnee", "left_ankle": "LFoot", "right_ankle": "RFoot",
 }  # fmt: skip
 WINDOW_FRAMES = 5
+DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/data/video/walk_vtest.mp4"
 
 
 def h36m_to_coco(keypoints_px: np.ndarray) -> np.ndarray:
@@ -213,11 +223,14 @@ def test_stream_mode_writes_json_and_a_multi_frame_gif(
         viz=tmp_path / "poses.gif",
         stream=True,
     )
-    assert summary["mode"] == "stream" and summary["latency_frames"] == WINDOW_FRAMES // 2
+    assert summary["mode"] == "stream" and summary["lookahead_frames"] == WINDOW_FRAMES // 2
     assert summary["mean_latency_ms"] > 0
     document = json.loads((tmp_path / "poses.json").read_text())
-    assert len(document["frames"]) == 12 and document["joint_names"] == list(JOINT_NAMES)
-    assert np.asarray(document["frames"][3]["pose_3d"]).shape == (17, 3)
+    frames = document["instance_info"]
+    assert len(frames) == 12 and [f["frame_id"] for f in frames] == list(range(12))
+    names = document["meta_info"]["keypoint_id2name"]
+    assert [names[str(j)] for j in range(17)] == list(JOINT_NAMES)
+    assert np.asarray(frames[3]["instances"][0]["keypoints"]).shape == (17, 3)
     with Image.open(tmp_path / "poses.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 12
         first = np.asarray(gif.convert("RGB"))
@@ -247,3 +260,49 @@ def test_an_exported_onnx_model_lifts_like_its_checkpoint(
         np.load(tmp_path / "torch.npz")["pose_3d"],
         atol=1e-4,
     )
+
+
+@pytest.fixture(scope="module")
+def walk_video() -> Path:
+    """The real test video (one walker on a plaza), in the shared folder beside the repo."""
+    path = Path(os.environ.get("SCJD_VIDEO", DEFAULT_VIDEO))
+    if not path.is_file():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"test video not found: {path} (set SCJD_VIDEO)")
+        pytest.skip(f"test video not found: {path} (set SCJD_VIDEO)")
+    return path
+
+
+def test_video_to_3d_with_the_real_detector(
+    tiny_teacher, walk_video, cmu_data_dir, tmp_path, single_thread
+):
+    """MediaPipe BlazePose on a real video, lifted by the tiny CMU teacher, via the CLI."""
+    pytest.importorskip("mediapipe", reason="the [video] extra is not installed (README)")
+    from typer.testing import CliRunner
+
+    from scjd_edge.cli import app
+
+    out = tmp_path / "walk.json"
+    command = ["infer", str(tiny_teacher), "--video", str(walk_video), "--out", str(out)]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert "person found in" in result.output and "frames/s" in result.output
+    document = json.loads(out.read_text())
+    frames = document["instance_info"]
+    found = [f for f in frames if f["instances"]]
+    assert len(frames) >= 0.95 * 170 and len(found) == len(frames)  # detection rate
+    pose_3d = np.array([f["instances"][0]["keypoints"] for f in found])
+    assert np.isfinite(pose_3d).all()
+    # Bone lengths against the CMU training skeletons: limbs within a factor 1.5, every bone
+    # within 2 (COCO's nose is not H36M's Neck/Nose, so the head bones differ most).
+    training_poses = load_dataset(cmu_data_dir).select(["CMU02"], "train")[0].pose_3d
+    training = np.median(bone_lengths(training_poses), axis=0)
+    ratio = np.median(bone_lengths(pose_3d), axis=0) / training
+    limbs = [child in LEFT_JOINTS + RIGHT_JOINTS for _, child in BONES]
+    assert ((ratio[limbs] > 1 / 1.5) & (ratio[limbs] < 1.5)).all(), ratio.round(2)
+    assert ((ratio > 0.5) & (ratio < 2.0)).all(), ratio.round(2)
+    # Temporal smoothness: consecutive poses far closer than poses 3 s apart.
+    step = np.linalg.norm(np.diff(pose_3d, axis=0), axis=-1).mean(axis=-1)
+    apart = np.linalg.norm(pose_3d[30:] - pose_3d[:-30], axis=-1).mean(axis=-1)
+    assert np.median(step) < 0.5 * np.median(apart), (np.median(step), np.median(apart))
+    print(f"bone ratio {ratio.min():.2f}-{ratio.max():.2f}, jitter {1000 * np.median(step):.0f} mm")
