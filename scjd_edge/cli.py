@@ -59,7 +59,9 @@ def _recipe_with_data(recipe: str, data: Path | None, overrides: list[str] | Non
 
 @data_app.command("info")
 @user_errors
-def data_info(path: Annotated[str, typer.Argument(help="Data folder or 'builtin:synthetic'")]):
+def data_info(
+    path: Annotated[str, typer.Argument(help="Data folder, 'builtin:cmu' or 'builtin:synthetic'")],
+):
     """Subjects, actions, frames, cameras, fps and joint layout of a data set."""
     from rich.table import Table
 
@@ -82,6 +84,12 @@ def data_info(path: Annotated[str, typer.Argument(help="Data folder or 'builtin:
             ", ".join(row["categories"]),
         )
     console.print(table)
+    if "data_split" in info:
+        split = "; ".join(f"{name} {', '.join(ids)}" for name, ids in info["data_split"].items())
+        console.print(f"split (by subject): {split}")
+    if "data_source" in info:
+        console.print(f"source: {info['data_source']}")
+        console.print(f"acknowledgement: {info['data_acknowledgement']}")
 
 
 @data_app.command("convert-bvh")
@@ -151,7 +159,7 @@ def distill(
 @user_errors
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (.pt)")],
-    data: Annotated[str, typer.Option(help="Data folder or 'builtin:synthetic'")],
+    data: Annotated[str, typer.Option(help="Data folder, 'builtin:cmu' or 'builtin:synthetic'")],
     split: Annotated[str, typer.Option(help="train, val or test")] = "test",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON here")] = None,
     device: DeviceOpt = None,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from scjd_edge.data.camera import H36M_CAMERA_INTRINSICS, image_coordinates, look_at_camera
-from scjd_edge.data.formats import describe_dataset, load_dataset, write_pose_folder
+from scjd_edge.data.formats import describe_dataset, load_dataset
+from scjd_edge.data.pose_folder import write_pose_folder
 from scjd_edge.data.skeleton import BONES, bone_lengths
 from scjd_edge.errors import DataError
 
