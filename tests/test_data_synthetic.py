@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scjd_edge.data.builtin import synthetic_folder
 from scjd_edge.data.formats import describe_dataset, load_dataset
 from scjd_edge.data.skeleton import bone_lengths
-from scjd_edge.data.builtin import synthetic_folder
 from scjd_edge.data.synthetic import ACTIONS, MARKER_FILE, generate_synthetic
 
 
