@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,7 @@ def run_quickstart(
         lambda folder, resume: _student(
             recipes["student"], teacher_checkpoint, folder, resume, device
         ),
+        inputs=[teacher_checkpoint],
     )
     if "baseline" in recipes:
         stage(
@@ -108,21 +109,49 @@ def run_quickstart(
         )
     checkpoints = {name: out_dir / stage.records[name]["checkpoint"] for name in recipes}
     plan = TINY_BENCH if tiny else FULL_BENCH
-    export = stage("export", lambda folder, _: _export(checkpoints["student"], folder, plan))
+    export = stage(
+        "export",
+        lambda folder, _: _export(checkpoints["student"], folder, plan),
+        inputs=[checkpoints["student"]],
+    )
     onnx_files = [out_dir / row["path"] for row in export["artifacts"] if _ok(row)]
+    models = [*checkpoints.values(), *onnx_files]
     stage(
         "bench",
-        lambda folder, _: _bench(
-            [*checkpoints.values(), *onnx_files], str(data), folder, plan, console
-        ),
+        lambda folder, _: _bench(models, str(data), folder, plan, console),
+        inputs=models,
     )
-    stage("test", lambda folder, _: _test(checkpoints, str(data), folder, device))
+    stage(
+        "test",
+        lambda folder, _: _test(checkpoints, str(data), folder, device),
+        inputs=list(checkpoints.values()),
+    )
+    _print_results(stage.records["test"]["models"], str(data), console)
     picture = _pose_picture(out_dir / POSE_PICTURE_NAME, recipes["student"], out_dir, export)
     report = write_text(
         out_dir / REPORT_NAME, render_report(settings, stage.records, picture, out_dir)
     )
     console.print(f"[bold green]done[/]: {escape(str(report))}")
     return report
+
+
+def _print_results(models: dict[str, dict[str, Any]], data: str, console: Console) -> None:
+    from rich.table import Table
+
+    first = next(iter(models.values()))
+    table = Table(
+        title=f"test split of {data} ({', '.join(first['subjects'])}, {first['poses']} poses)"
+    )
+    for column in ("model", "test MPJPE (mm)", "MACs per delivered pose (M)", "lookahead"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for role, row in models.items():
+        table.add_row(
+            f"{ROLE_TITLES[role]} ({row['recipe']})",
+            f"{row['mpjpe_mm']:.1f}",
+            f"{row['macs_per_delivered_pose'] / 1e6:.2f}",
+            f"{row['lookahead_frames']} frames",
+        )
+    console.print(table)
 
 
 def _announce(data: str, console: Console) -> None:
@@ -190,34 +219,46 @@ def _recipes(data: str, tiny: bool) -> dict[str, Recipe]:
 
 
 class _StageRunner:
-    """Runs a stage unless its `done.json` vouches for its outputs; keeps every record."""
+    """Runs a stage unless its `done.json` vouches for its outputs and the inputs they were
+    made from (files of earlier stages); keeps every record."""
 
     def __init__(self, out_dir: Path, console: Console) -> None:
         self.out_dir = out_dir
         self.console = console
         self.records: dict[str, dict[str, Any]] = {}
 
-    def __call__(self, name: str, work: Callable[[Path, bool], dict[str, Any]]) -> dict[str, Any]:
+    def __call__(
+        self,
+        name: str,
+        work: Callable[[Path, bool], dict[str, Any]],
+        inputs: Sequence[Path] = (),
+    ) -> dict[str, Any]:
         folder = self.out_dir / name
-        record = self._finished(folder)
+        input_hashes = {self._relative(path): sha256_file(path) for path in inputs}
+        record = self._finished(folder, input_hashes)
         if record is None:
             record = self._run(name, folder, work)
+            record["inputs"] = input_hashes
+            write_json(folder / DONE_NAME, record)
         else:
             self.console.print(f"[dim]{name}: done earlier ({escape(str(folder))}), skipped[/]")
         self.records[name] = record
         return record
 
-    def _finished(self, folder: Path) -> dict[str, Any] | None:
-        """The stage's record if it reads and every output it lists is unchanged."""
+    def _finished(self, folder: Path, inputs: dict[str, str]) -> dict[str, Any] | None:
+        """The stage's record if it reads, was made from `inputs` and every output it lists
+        is unchanged."""
         done = folder / DONE_NAME
         if not done.is_file():
             return None
         try:
             record = json.loads(done.read_text(encoding="utf-8"))
-            outputs = record["outputs"]
+            if record["inputs"] != inputs:  # made from an earlier stage's older outputs
+                shutil.rmtree(folder)
+                return None
             intact = all(
                 (self.out_dir / path).is_file() and sha256_file(self.out_dir / path) == digest
-                for path, digest in outputs.items()
+                for path, digest in record["outputs"].items()
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             intact = False
@@ -246,7 +287,6 @@ class _StageRunner:
         files = result.pop("files")
         result["outputs"] = {self._relative(path): sha256_file(path) for path in map(Path, files)}
         result["stage_seconds"] = round(time.perf_counter() - started, 1)
-        write_json(folder / DONE_NAME, result)
         return result
 
     def _relative(self, path: Path) -> str:

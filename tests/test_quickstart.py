@@ -82,24 +82,24 @@ def test_a_moved_run_folder_used_from_elsewhere_still_finds_its_own_files(
 def test_a_stage_whose_output_changed_runs_again(tiny_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(tiny_run[0], out)
-    (out / "export" / "best.int8.onnx").write_bytes(b"changed")
+    (out / "bench" / "bench.md").write_text("changed")
     result = quickstart(out)
     assert result.exit_code == 0, result.output
     assert "outputs are missing or changed" in " ".join(result.output.split())
-    assert "export: done earlier" not in result.output
-    assert (out / "export" / "best.int8.onnx").read_bytes()[:4] != b"chan"
-    assert "student: done earlier" in result.output
+    assert "bench: done earlier" not in result.output
+    assert (out / "bench" / "bench.md").read_text() != "changed"
+    assert "export: done earlier" in result.output and "test: done earlier" in result.output
 
 
 def test_an_unfinished_training_stage_resumes_from_last_checkpoint(tiny_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(tiny_run[0], out)
-    (out / "student" / "done.json").write_text("{ not json")
+    (out / "baseline" / "done.json").write_text("{ not json")
     result = quickstart(out)
     assert result.exit_code == 0, result.output
-    assert "student (resuming)" in result.output
+    assert "baseline (resuming)" in result.output
     assert "resuming from" in result.output
-    assert json.loads((out / "student" / "done.json").read_text())["outputs"]
+    assert json.loads((out / "baseline" / "done.json").read_text())["outputs"]
 
 
 def test_a_corrupt_settings_file_is_one_line(tiny_run, tmp_path):
