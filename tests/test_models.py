@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnx
 import onnxruntime
@@ -13,6 +11,7 @@ from torch import nn
 
 from scjd_edge.config import ModelConfig
 from scjd_edge.errors import ConfigError
+from scjd_edge.export.onnx_export import export_onnx
 from scjd_edge.models import ModelFeatures, available_models, count_parameters, create_model
 from scjd_edge.models.layers import Attention, sinusoidal_embedding
 from scjd_edge.models.poseformerv2 import dct_matrix
@@ -164,39 +163,10 @@ def test_count_parameters_counts_every_learned_value():
     assert count_parameters(nn.Linear(3, 4)) == 16
 
 
-class _PoseOnly(nn.Module):
-    """Exports `forward(keypoints_2d, frame_offsets)` alone: the legacy exporter fills in
-    the model's default `return_features` as a traced tensor otherwise."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, keypoints_2d: torch.Tensor, frame_offsets: torch.Tensor) -> torch.Tensor:
-        return self.model(keypoints_2d, frame_offsets)
-
-
-def _export_onnx(model: nn.Module, path: Path) -> None:
-    """torch 2.13 settings that work here: the TorchScript exporter (dynamo=False; the
-    dynamo exporter needs onnxscript), opset 17, dynamic batch axis."""
-    example = _inputs(batch=2)
-    dynamic = {"keypoints_2d": {0: "batch"}, "frame_offsets": {0: "batch"}, "pose_3d": {0: "batch"}}
-    torch.onnx.export(
-        _PoseOnly(model),
-        example,
-        str(path),
-        input_names=["keypoints_2d", "frame_offsets"],
-        output_names=["pose_3d"],
-        dynamic_axes=dynamic,
-        opset_version=17,
-        dynamo=False,
-    )
-
-
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_onnx_export_matches_torch_at_two_batch_sizes(model, tmp_path):
     path = tmp_path / "model.onnx"
-    _export_onnx(model, path)
+    export_onnx(model, _inputs(batch=2), path, {}, simplify=False)
     onnx.checker.check_model(onnx.load(str(path)))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     graph_inputs = [graph_input.name for graph_input in session.get_inputs()]
