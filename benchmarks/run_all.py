@@ -4,7 +4,7 @@ Each checkpoint is exported (ONNX FP32, FP16 and INT8 QDQ, via
 `scjd_edge.export.exporter.export_checkpoint`) and benchmarked as torch FP32 (eager) and
 ONNX Runtime CPU FP32 / FP16 / INT8 at batch 1 and 64, accuracy measured from each
 backend's own outputs on the test subjects. Writes bench_cpu.{md,json,csv,png} into
-benchmarks/results/ (or --out), the markdown with a goals section computed from the rows:
+benchmarks/results/ (or --out), with `goals` judged from the rows (JSON and markdown):
 
 - the deployed SCJD student (its fastest ONNX Runtime CPU row at batch 1 that passes the
   accuracy gate) serves >= 10x the poses/s of the teacher on torch eager at batch 1
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from scjd_edge.bench.goals import judged, not_measured
 from scjd_edge.bench.runner import run_bench
 from scjd_edge.errors import ScjdError
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             devices=["cpu"],
             console=console,
             stem="bench_cpu",
-            extra_markdown=functools.partial(goals_markdown, export_failures=export_failures),
+            extra_markdown=functools.partial(failures_markdown, export_failures=export_failures),
+            goals=functools.partial(evaluate_goals, export_failures=export_failures),
         )
     except ScjdError as error:
         console.print(f"[bold red]error:[/] {error}", highlight=False)
@@ -152,18 +154,23 @@ def export_onnx_variants(
     return exported, failures
 
 
-def goals_markdown(report: dict, export_failures: list[str] = ()) -> str:
-    """The goals section: each goal, the numbers it was decided on, and met / not met."""
-    lines = ["## Goals", ""]
-    lines += _speedup_goal(report["rows"])
-    lines += _accuracy_goal(report["rows"], export_failures)
-    if export_failures:
-        lines += ["", "## Exports that failed (not benchmarked)", ""]
-        lines += [f"- {failure}" for failure in export_failures]
-    return "\n".join(lines)
+def evaluate_goals(report: dict, export_failures: list[str] = ()) -> list[dict]:
+    """Each goal with the numbers it was decided on (scjd_edge.bench.goals)."""
+    return [_speedup_goal(report["rows"]), _accuracy_goal(report["rows"], export_failures)]
 
 
-def _speedup_goal(rows: list[dict]) -> list[str]:
+def failures_markdown(report: dict, export_failures: list[str] = ()) -> str:
+    if not export_failures:
+        return ""
+    lines = ["## Exports that failed (not benchmarked)", ""]
+    return "\n".join(lines + [f"- {failure}" for failure in export_failures])
+
+
+def _speedup_goal(rows: list[dict]) -> dict:
+    goal = (
+        f"SCJD student on ONNX Runtime CPU, batch 1, >= {SPEEDUP_GOAL:g}x the teacher's "
+        "poses/s (end to end, both at batch 1)"
+    )
     teacher = _first(rows, kind="teacher", backend="torch", variant="eager", device="cpu", batch=1)
     students = [
         row
@@ -174,63 +181,51 @@ def _speedup_goal(rows: list[dict]) -> list[str]:
         and row["batch"] == 1
         and row["status"] == "ok"
     ]
-    goal = f"SCJD student on ONNX Runtime CPU, batch 1, >= {SPEEDUP_GOAL:g}x the teacher's poses/s"
     if teacher is None or teacher["status"] == "failed" or not students:
-        return [
-            f"- {goal}: **not measured** (a teacher torch row or an ok student ORT row is missing)"
-        ]
+        return not_measured(goal, "a teacher torch row or an ok student ORT row is missing")
     student = max(students, key=lambda row: row["end_to_end_latency"]["poses_per_s"])
     speedups = {
         kind: student[key]["poses_per_s"] / teacher[key]["poses_per_s"]
         for kind, key in (("end to end", "end_to_end_latency"), ("model only", "model_latency"))
     }
-    met = speedups["end to end"] >= SPEEDUP_GOAL
-    return [
-        f"- {goal} (end to end): **{'met' if met else 'not met'}**: `{student['model']}` "
-        f"({student['precision']}) {student['end_to_end_latency']['poses_per_s']:.0f} poses/s "
-        f"vs teacher `{teacher['model']}` torch eager "
-        f"{teacher['end_to_end_latency']['poses_per_s']:.0f} poses/s = "
-        f"{speedups['end to end']:.1f}x (model only: {speedups['model only']:.1f}x)"
-    ]
+    measured = (
+        f"`{student['model']}` ({student['precision']}) "
+        f"{student['end_to_end_latency']['poses_per_s']:.0f} poses/s vs teacher "
+        f"`{teacher['model']}` torch eager {teacher['end_to_end_latency']['poses_per_s']:.0f} "
+        f"poses/s = {speedups['end to end']:.1f}x (model only: {speedups['model only']:.1f}x)"
+    )
+    return judged(goal, speedups["end to end"] >= SPEEDUP_GOAL, measured)
 
 
-def _accuracy_goal(rows: list[dict], export_failures: list[str]) -> list[str]:
+def _accuracy_goal(rows: list[dict], export_failures: list[str]) -> dict:
+    goal = f"every deployed row's MPJPE within {ACCURACY_GOAL_MM:g} mm of its torch FP32 row"
     deployed = [
         row
         for row in rows
         if not (row["backend"] == "torch" and row["precision"] == "fp32")
         and row["status"] != "failed"
     ]
-    failed = [row for row in rows if row["status"] == "failed"]
-    goal = f"every deployed row's MPJPE within {ACCURACY_GOAL_MM:g} mm of its torch FP32 row"
     if not deployed:
-        return [f"- {goal}: **not measured** (no deployed row ran)"]
+        return not_measured(goal, "no deployed row ran")
+    failed = [row for row in rows if row["status"] == "failed"]
     outside = [
         row
         for row in deployed
         if row["mpjpe_delta_mm"] is None or abs(row["mpjpe_delta_mm"]) > ACCURACY_GOAL_MM
     ]
-    met = not outside and not failed and not export_failures
-    lines = [f"- {goal}: **{'met' if met else 'not met'}**"]
-    seen = set()
+    parts = {}
     for row in deployed:
-        key = (row["model"], row["backend"], row["variant"])
-        if key in seen:
-            continue
-        seen.add(key)
         delta = row["mpjpe_delta_mm"]
         delta_text = "no torch FP32 row" if delta is None else f"{delta:+.2f} mm"
-        lines.append(
-            f"  - `{row['model']}` {row['backend']} {row['precision']}: MPJPE "
-            f"{row['mpjpe_mm']:.2f} mm ({delta_text})"
+        parts.setdefault(
+            (row["model"], row["backend"], row["precision"]),
+            f"`{row['model']}` {row['backend']} {row['precision']} {delta_text}",
         )
-    failed_runs = {(row["model"], row["backend"], row["variant"]): row for row in failed}
-    lines += [
-        f"  - `{row['model']}` {row['backend']} {row['variant']}: failed ({row['reason']})"
-        for row in failed_runs.values()
-    ]
-    lines += [f"  - {failure}" for failure in export_failures]
-    return lines
+    failures = {
+        f"`{row['model']}` {row['backend']} {row['variant']} failed" for row in failed
+    } | set(export_failures)
+    measured = "; ".join([*parts.values(), *sorted(failures)])
+    return judged(goal, not outside and not failures, measured)
 
 
 def _first(rows: list[dict], **match) -> dict | None:

@@ -33,6 +33,7 @@ from rich.console import Console  # noqa: E402
 
 from scjd_edge import __version__  # noqa: E402
 from scjd_edge.bench.flops import FRAME_CONVENTION, MAC_CONVENTION, model_cost  # noqa: E402
+from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
 from scjd_edge.config import load_recipe  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
 from scjd_edge.io import write_json, write_text  # noqa: E402
@@ -121,11 +122,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             for split, result in evaluations.items()
         },
         "cost": {**asdict(cost), "mac_convention": MAC_CONVENTION, "frames": FRAME_CONVENTION},
-        "goal": {
-            "test_mpjpe_mm_below": GOAL_TEST_MPJPE_MM,
-            "test_mpjpe_mm": test_mpjpe,
-            "met": bool(test_mpjpe < GOAL_TEST_MPJPE_MM),
-        },
+        "goals": evaluate_goals(test_mpjpe),
         "machine": {
             "device": summary["device"],
             "world_size": summary["world_size"],
@@ -138,6 +135,16 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "scjd_edge": __version__,
         },
     }
+
+
+def evaluate_goals(test_mpjpe_mm: float) -> list[dict[str, Any]]:
+    return [
+        judged(
+            f"teacher test MPJPE below {GOAL_TEST_MPJPE_MM:g} mm with ground-truth 2D",
+            test_mpjpe_mm < GOAL_TEST_MPJPE_MM,
+            f"{test_mpjpe_mm:.1f} mm",
+        )
+    ]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -186,7 +193,6 @@ def render_markdown(report: dict[str, Any]) -> str:
     for action, row in report["evaluation"]["test"]["per_action"].items():
         values = " | ".join(f"{row[name]:.1f}" for name in METRICS)
         lines.append(f"| {action} | {row['poses']} | {values} |")
-    goal = report["goal"]
     flip = report["evaluation"]["test"]["test_flip"]
     lines += [
         "",
@@ -200,10 +206,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "per window, seq2seq).",
         f"- Convention: {cost['mac_convention']}. {cost['frames']}.",
         "",
-        "## Goal",
-        "",
-        f"Test MPJPE below {goal['test_mpjpe_mm_below']:.0f} mm with ground-truth 2D: "
-        f"{goal['test_mpjpe_mm']:.1f} mm, **{'met' if goal['met'] else 'not met'}**.",
+        goals_markdown(report["goals"]),
         "",
     ]
     return "\n".join(lines)

@@ -55,7 +55,7 @@ class DataConfig(_Section):
 class ModelConfig(_Section):
     """A model from the registry (`scjd_edge.models.registry`) and its size."""
 
-    name: Literal["ste", "poseformerv2"] = "ste"
+    name: Literal["ste", "poseformerv2", "tcn"] = "ste"
     frames: int = Field(27, ge=1)  # frames the model sees per window (T teacher, N student)
     dim: int = Field(64, ge=8)
     depth: int = Field(4, ge=1)

@@ -369,9 +369,9 @@ def _test(
 
     MACs per delivered pose = MACs of one forward x forwards per delivered pose (1: every
     model delivers the centre frame of one window) x test-time passes (2 with flip).
-    Lookahead = future frames the delivered pose needs (the largest input frame offset).
+    Lookahead = future frames the delivered pose waits for (`Deployment.lookahead_frames`).
     """
-    from scjd_edge.bench.flops import model_cost
+    from scjd_edge.bench.flops import macs_per_delivered_pose, model_cost
     from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
     from scjd_edge.train.evaluate import evaluate_checkpoint
 
@@ -382,20 +382,20 @@ def _test(
         recipe = recipe_of(loaded, source=str(checkpoint))
         deployment = loaded["deployment"]
         passes = 2 if result["test_flip"] else 1
-        macs = model_cost(recipe.model, deployment["input_frames"]).macs_per_window
+        cost = model_cost(recipe.model, deployment.input_frames)
         rows[role] = {
             "recipe": recipe.name,
             "model": recipe.model.name,
-            "input_frames": deployment["input_frames"],
-            "window_frames": deployment["window_frames"],
+            "input_frames": deployment.input_frames,
+            "window_frames": deployment.window_frames,
             "mpjpe_mm": result["overall"]["mpjpe"],
             "p_mpjpe_mm": result["overall"]["p_mpjpe"],
             "poses": result["poses"],
             "subjects": result["subjects"],
             "test_flip": result["test_flip"],
-            "macs_per_forward": macs,
-            "macs_per_delivered_pose": macs * passes,
-            "lookahead_frames": max(0, max(deployment["frame_offsets"])),
+            "macs_per_forward": cost.macs_per_window,
+            "macs_per_delivered_pose": macs_per_delivered_pose(cost, passes),
+            "lookahead_frames": deployment.lookahead_frames,
         }
     path = write_json(folder / "test.json", {"models": rows})
     return {"models": rows, "files": [path]}

@@ -58,14 +58,15 @@ def one_thread():
 def make_checkpoint():
     """`make_checkpoint(path, model=ModelConfig(...), kind="teacher", deployment=None)`: an
     untrained checkpoint in the one format (for tests of checks that need no training)."""
+    from scjd_edge.contract import Deployment
     from scjd_edge.models.registry import create_model
-    from scjd_edge.train.checkpoint import deployment_contract, save_checkpoint
+    from scjd_edge.train.checkpoint import save_checkpoint
 
     def make(
         path: Path,
         model: ModelConfig,
         kind: str = "teacher",
-        deployment: dict[str, Any] | None = None,
+        deployment: Deployment | None = None,
     ) -> Path:
         torch.manual_seed(0)
         recipe = validate_recipe({"name": f"tiny_{kind}", "model": model.model_dump()})
@@ -83,7 +84,7 @@ def make_checkpoint():
                 "step": 0,
                 "metrics": {},
                 "data": {"name": "synthetic", "source": "test", "synthetic": True},
-                "deployment": deployment or deployment_contract(model.frames),
+                "deployment": deployment or Deployment.teacher(model.frames),
             },
         )
 

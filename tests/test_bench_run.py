@@ -62,7 +62,12 @@ def test_bench_run_writes_every_output_with_mpjpe_per_row(tiny_exports, tmp_path
             model, end_to_end = row["model_latency"], row["end_to_end_latency"]
             assert model["iterations"] == 10 and model["p50_ms"] <= model["p99_ms"]
             assert end_to_end["poses_per_s"] == pytest.approx(batch * 1000 / end_to_end["mean_ms"])
-            assert row["cost"]["macs_per_window"] == row["cost"]["analytic_macs_per_window"] > 0
+            cost = row["cost"]
+            assert cost["macs_per_window"] == cost["analytic_macs_per_window"] > 0
+            # One forward of its window per delivered (centre) pose, no flip in bench.
+            assert cost["macs_per_delivered_pose"] == cost["macs_per_window"]
+            assert cost["test_time_passes"] == 1
+            assert cost["lookahead_frames"] == 4  # the centre of a 9-frame window
     checkpoint_row, onnx_row = rows[(names[0], 1)], rows[(names[1], 1)]
     assert (checkpoint_row["backend"], checkpoint_row["precision"]) == ("torch", "fp32")
     assert onnx_row["source"] == checkpoint_row["source"]  # linked through ONNX metadata

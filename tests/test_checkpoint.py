@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from scjd_edge.config import validate_recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import CheckpointError
 from scjd_edge.models.registry import create_model
 from scjd_edge.train.checkpoint import (
     FORMAT_VERSION,
     build_model_from_checkpoint,
     capture_rng_state,
-    deployment_contract,
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
@@ -40,7 +40,7 @@ def _payload(model_config=TINY_MODEL, ema=True):
             "step": 10,
             "metrics": {"val_mpjpe_mm": 50.0},
             "data": {"name": "synthetic", "source": "builtin:synthetic", "synthetic": True},
-            "deployment": deployment_contract(recipe.model.frames),
+            "deployment": Deployment.teacher(recipe.model.frames),
         },
         model,
         ema_model,
@@ -73,17 +73,6 @@ def test_rng_states_survive_weights_only_loading(tmp_path):
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     restore_rng_state(load_checkpoint(save_checkpoint(tmp_path / "a.pt", payload))["rng_state"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
-
-
-def test_deployment_contract_of_teacher_and_centre_frame_model():
-    teacher = deployment_contract(27)
-    assert teacher["sampling"] == "full"
-    assert teacher["input_frames"] == teacher["window_frames"] == 27
-    assert teacher["frame_offsets"] == list(range(-13, 14))
-    assert teacher["output"] == "all"
-    assert deployment_contract(81, output="centre")["output"] == "centre"
-    student = deployment_contract(81, 9, "uniform")
-    assert student["frame_offsets"] == list(range(-40, 41, 10))
 
 
 def test_missing_file(tmp_path):

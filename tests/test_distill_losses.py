@@ -8,7 +8,7 @@ from torch import nn
 
 from scjd_edge.data.skeleton import BONES, adjacency_matrix
 from scjd_edge.distill import losses
-from scjd_edge.distill.sampling import gather_frames, sample_frames
+from scjd_edge.sampling import gather_frames, sample_frames
 
 T, N, C = 27, 9, 8
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from scjd_edge.config import BUILTIN_SYNTHETIC, ModelConfig, validate_recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.distill.task import DistillTask, distill
 from scjd_edge.errors import CheckpointError, ConfigError
-from scjd_edge.train.checkpoint import deployment_contract, load_checkpoint
+from scjd_edge.train.checkpoint import load_checkpoint
 
 TEACHER_FRAMES = 9
 ALL_TERMS = {"output_weight": 1.0, "djed_weight": 0.5, "ajad_weight": 0.5, "tcd_weight": 1.0}
@@ -83,10 +85,10 @@ def test_without_distillation_the_teacher_is_not_run(teacher_path):
 
 def test_student_records_its_deployment_contract(teacher_path):
     task = DistillTask(_recipe(sampling="uniform"), teacher_path)
-    assert task.deployment["window_frames"] == TEACHER_FRAMES
-    assert task.deployment["input_frames"] == 3
-    assert task.deployment["frame_offsets"] == [-4, 0, 4]
-    assert task.deployment["output"] == "all" and task.deployment["joint_layout"] == "h36m17"
+    assert task.deployment.window_frames == TEACHER_FRAMES
+    assert task.deployment.input_frames == 3
+    assert task.deployment.frame_offsets == (-4, 0, 4)
+    assert task.deployment.output == "all" and task.deployment.joint_layout == "h36m17"
     assert task.recipe.model.frames == 3 and task.recipe.distill.window_frames == TEACHER_FRAMES
     centre = task.predict_centre(_batch()["keypoints_2d"])
     assert centre.shape == (4, 17, 3)
@@ -110,11 +112,11 @@ def test_a_teacher_or_recipe_that_does_not_fit_is_named(teacher_path, distill, e
 
 def test_foreign_layouts_and_centre_frame_teachers_are_rejected(tmp_path, make_checkpoint):
     config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=1, heads=2)
-    coco = {**deployment_contract(TEACHER_FRAMES), "joint_layout": "coco17"}
+    coco = dataclasses.replace(Deployment.teacher(TEACHER_FRAMES), joint_layout="coco17")
     with pytest.raises(CheckpointError, match="joint layout 'coco17'"):
         DistillTask(_recipe(), make_checkpoint(tmp_path / "coco.pt", config, deployment=coco))
     baseline = ModelConfig(name="poseformerv2", frames=TEACHER_FRAMES, dim=16, depth=1, heads=2)
-    centre_only = deployment_contract(TEACHER_FRAMES, output="centre")
+    centre_only = Deployment.teacher(TEACHER_FRAMES, output="centre")
     with pytest.raises(CheckpointError, match="output 'centre'"):
         DistillTask(
             _recipe(), make_checkpoint(tmp_path / "pf.pt", baseline, deployment=centre_only)
@@ -166,7 +168,7 @@ def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path, te
         mean = sum(record[term] for record in step_records) / len(step_records)
         assert epoch_record[f"train_{term}"] == pytest.approx(mean, rel=1e-5)
     student = load_checkpoint(summary["best_checkpoint"])
-    assert student["kind"] == "student" and student["deployment"]["input_frames"] == 3
+    assert student["kind"] == "student" and student["deployment"].input_frames == 3
     assert student["task"]["teacher"]["window_frames"] == TEACHER_FRAMES
     assert summary["best_val_mpjpe_mm"] < 1e4
     with pytest.raises(CheckpointError, match="distilled from the teacher"):

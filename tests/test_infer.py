@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import COCO_JOINT_NAMES, JOINT_NAMES, coco_to_h36m
 from scjd_edge.errors import ConfigError, DataError
 from scjd_edge.infer.keypoints import fill_missing, load_keypoints, read_detections
@@ -280,7 +281,7 @@ class _WindowEcho:
     any change of window content or order changes the output. Used to check the windowing
     arithmetic exactly; the real models are tested in test_infer_cmu.py."""
 
-    deployment = {"window_frames": 7}
+    deployment = Deployment.teacher(7)
 
     def __call__(self, windows):
         weights = np.arange(1, 8, dtype=np.float32)[None, :, None, None]

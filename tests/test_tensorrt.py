@@ -4,7 +4,6 @@ and (marked `gpu`) a real engine build and run where TensorRT and a CUDA device 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 
 import numpy as np
@@ -239,16 +238,16 @@ needs_gpu = pytest.mark.skipif(
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engine_builds_runs_and_matches_onnxruntime(tmp_path, precision):
     from scjd_edge.config import ModelConfig
-    from scjd_edge.distill.sampling import deployment_for_student
+    from scjd_edge.contract import Deployment
     from scjd_edge.export.onnx_export import export_onnx
     from scjd_edge.export.quantize import convert_fp16
     from scjd_edge.export.runtime import load_predictor
     from scjd_edge.models.registry import create_model
 
     trt = tensorrt.require_tensorrt()
-    deployment = deployment_for_student(9, 5, "uniform")
+    deployment = Deployment.student(9, 5, "uniform")
     model = create_model(ModelConfig(name="ste", frames=5, dim=16, depth=1, heads=2))
-    metadata = {"scjd_edge.deployment": json.dumps(deployment)}
+    metadata = {"scjd_edge.deployment": deployment.to_json()}
     onnx_path = tmp_path / "m.onnx"
     sample = (torch.randn(2, 5, 17, 2), torch.tensor([[-4.0, -2, 0, 2, 4]] * 2))
     export_onnx(model, sample, onnx_path, metadata, simplify=False)

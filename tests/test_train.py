@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from scjd_edge.cli import app
 from scjd_edge.config import validate_recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import CheckpointError, ConfigError, DataError
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
 from scjd_edge.train.engine import (
@@ -81,7 +82,7 @@ def test_checkpoint_holds_what_the_format_promises(straight_run):
     last = load_checkpoint(out_dir / "last.pt")
     assert last["kind"] == "teacher"
     assert (last["epoch"], last["step"]) == (2, summary["step"])
-    assert last["deployment"]["window_frames"] == 9 and last["deployment"]["sampling"] == "full"
+    assert last["deployment"] == Deployment.teacher(9)
     assert last["data"] == {
         "name": "synthetic",
         "source": last["data"]["source"],
@@ -216,7 +217,7 @@ def test_evaluate_unknown_split_or_subject(straight_run, tmp_path):
     out_dir, _ = straight_run
     with pytest.raises(ConfigError, match="--split"):
         evaluate_checkpoint(out_dir / "best.pt", "builtin:synthetic", split="dev")
-    checkpoint = torch.load(out_dir / "best.pt", weights_only=True)
+    checkpoint = load_checkpoint(out_dir / "best.pt")
     checkpoint["recipe"]["data"]["test_subjects"] = ["SYN9"]
     odd = save_checkpoint(tmp_path / "odd.pt", checkpoint)
     with pytest.raises(DataError, match="SYN9"):

@@ -42,6 +42,12 @@ FRAME_CONVENTION = (
     "per window = one forward pass on one window; per output frame = per window / frames the "
     "model predicts (seq2seq: N input frames; centre-frame model: 1)"
 )
+DELIVERED_POSE_CONVENTION = (
+    "MACs per delivered pose = MACs per forward x forwards per delivered pose x test-time "
+    "passes (flip averaging counts 2); each delivered pose is the centre frame of its own "
+    "window (1 forward); lookahead = future frames a delivered pose waits for"
+)
+FORWARDS_PER_DELIVERED_POSE = 1
 # fvcore handles for element-wise layers, which FlopCounterMode does not count.
 _FVCORE_ELEMENTWISE_OPS = ("norm", "upsample", "pool", "grid_sampler")
 
@@ -62,6 +68,11 @@ class ModelCost:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def macs_per_delivered_pose(cost: ModelCost, test_time_passes: int = 1) -> int:
+    """What one delivered pose costs (DELIVERED_POSE_CONVENTION)."""
+    return cost.macs_per_window * FORWARDS_PER_DELIVERED_POSE * test_time_passes
 
 
 def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:

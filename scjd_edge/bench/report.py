@@ -22,6 +22,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from scjd_edge.bench.goals import goals_markdown
 from scjd_edge.errors import DataError
 from scjd_edge.io import atomic_path, write_json, write_text
 
@@ -66,6 +67,10 @@ class CostRecord(_Strict):
     fvcore_matmul_macs_per_window: int = Field(ge=0)
     analytic_macs_per_window: int | None
     convention: str
+    # flops.DELIVERED_POSE_CONVENTION; None in reports written before they were recorded.
+    macs_per_delivered_pose: int | None = Field(default=None, ge=0)
+    test_time_passes: int | None = Field(default=None, ge=1)
+    lookahead_frames: int | None = Field(default=None, ge=0)  # future frames a pose waits for
 
 
 class BenchRow(_Strict):
@@ -118,6 +123,14 @@ class SettingsRecord(_Strict):
     gate_mm: float
 
 
+class GoalRecord(_Strict):
+    """One goal of a benchmark script (scjd_edge.bench.goals)."""
+
+    goal: str
+    met: bool
+    measured: str
+
+
 class BenchReport(_Strict):
     schema_name: Literal["scjd-edge/bench"] = Field(alias="schema")
     schema_version: Literal[1]
@@ -129,6 +142,7 @@ class BenchReport(_Strict):
     conventions: dict[str, str]
     rows: list[BenchRow]
     warnings: list[str] = Field(default_factory=list)
+    goals: list[GoalRecord] = Field(default_factory=list)
 
 
 def validate_report(report: dict, source: str = "<report>") -> dict:
@@ -197,8 +211,8 @@ SUMMARY_COLUMNS: list[Column] = [
     ("P-MPJPE (mm)", lambda row: row.get("p_mpjpe_mm"), 2),
     ("dMPJPE vs torch fp32 (mm)", lambda row: row.get("mpjpe_delta_mm"), 2),
     ("params (M)", _cost("params", 1e6), 3),
-    ("MACs/window (M)", _cost("macs_per_window", 1e6), 2),
-    ("MACs/out frame (M)", _cost("macs_per_output_frame", 1e6), 2),
+    ("MACs/pose (M)", _cost("macs_per_delivered_pose", 1e6), 2),
+    ("lookahead (frames)", _cost("lookahead_frames"), None),
 ]
 # The terminal table: short headers (units still stated) so that it fits ~120 columns.
 TERMINAL_COLUMNS: list[Column] = [
@@ -214,10 +228,10 @@ TERMINAL_COLUMNS: list[Column] = [
     ("e2e poses/s", _latency("end_to_end_latency", "poses_per_s"), 0),
     ("MPJPE (mm)", lambda row: row.get("mpjpe_mm"), 1),
     ("dMPJPE (mm)", lambda row: row.get("mpjpe_delta_mm"), 2),
-    ("MACs/win (M)", _cost("macs_per_window", 1e6), 1),
+    ("MACs/pose (M)", _cost("macs_per_delivered_pose", 1e6), 1),
 ]
 TERMINAL_DROP_ORDER = (
-    "p99 (ms)", "e2e poses/s", "dMPJPE (mm)", "MACs/win (M)", "e2e p50 (ms)", "prec", "status",
+    "p99 (ms)", "e2e poses/s", "dMPJPE (mm)", "MACs/pose (M)", "e2e p50 (ms)", "prec", "status",
 )  # fmt: skip
 DETAIL_COLUMNS: list[Column] = [
     *(
@@ -241,7 +255,9 @@ DETAIL_COLUMNS: list[Column] = [
     ("input frames (count)", _cost("input_frames"), None),
     ("output frames (count)", _cost("output_frames"), None),
     ("MACs/window (count)", _cost("macs_per_window"), None),
-    ("MACs/out frame (count)", _cost("macs_per_output_frame"), 1),
+    ("MACs/pose (count)", _cost("macs_per_delivered_pose"), None),
+    ("lookahead (frames)", _cost("lookahead_frames"), None),
+    ("MACs/out frame if all N used (count)", _cost("macs_per_output_frame"), 1),
     ("FLOPs/window (count, 2xMACs)", lambda row: _double(_cost("macs_per_window")(row)), None),
     ("fvcore MACs/window (count)", _cost("fvcore_macs_per_window"), None),
     ("analytic MACs/window (count)", _cost("analytic_macs_per_window"), None),
@@ -374,6 +390,8 @@ def render_markdown(report: dict, extra_sections: str = "") -> str:
         lines += ["", "## MACs not available", "", *(f"- {note}" for note in cost_notes)]
     if report.get("warnings"):
         lines += ["", "## Warnings", "", *(f"- {warning}" for warning in report["warnings"])]
+    if report.get("goals"):
+        lines += ["", goals_markdown(report["goals"])]
     if extra_sections:
         lines += ["", extra_sections.strip()]
     return "\n".join(lines) + "\n"
@@ -397,7 +415,8 @@ def _markdown_header(report: dict) -> list[str]:
         f"{settings['rounds']} rounds of {budget or 'the default iterations'}, "
         f"threads {settings['threads'] or 'default'}",
         f"- **Status:** {conventions['status']}",
-        f"- **MACs:** {conventions['macs']}; {conventions['frames']}",
+        f"- **MACs:** {conventions['macs']}; {conventions['frames']}; "
+        f"{conventions.get('delivered_pose', '')}",
         f"- **Created:** {report['created_utc']} (scjd-edge {report['package_version']}, "
         f"schema {report['schema']} v{report['schema_version']})",
     ]

@@ -26,7 +26,14 @@ from rich.console import Console
 
 from scjd_edge import __version__
 from scjd_edge.bench.device import device_report
-from scjd_edge.bench.flops import FRAME_CONVENTION, MAC_CONVENTION, ModelCost, model_cost
+from scjd_edge.bench.flops import (
+    DELIVERED_POSE_CONVENTION,
+    FRAME_CONVENTION,
+    MAC_CONVENTION,
+    ModelCost,
+    macs_per_delivered_pose,
+    model_cost,
+)
 from scjd_edge.bench.report import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -38,6 +45,7 @@ from scjd_edge.bench.report import (
 )
 from scjd_edge.bench.timing import measure_latency
 from scjd_edge.config import ModelConfig
+from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import PoseDataset, load_dataset
 from scjd_edge.data.windows import PoseWindows
 from scjd_edge.errors import ConfigError, DataError, ExportError, ScjdError
@@ -83,7 +91,7 @@ class ModelSource:
     kind: str | None = None
     source: str = ""  # sha256 of the source checkpoint
     precision: str = "fp32"
-    deployment: dict | None = None
+    deployment: Deployment | None = None
     model_config: ModelConfig | None = None
     test_subjects: list[str] | None = None
     cost: ModelCost | None = None
@@ -144,6 +152,7 @@ def run_bench(
     console: Console | None = None,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
+    goals: Callable[[dict], list[dict]] | None = None,
 ) -> dict:
     """Benchmark `models` and write `stem`.json/.csv/.md/.png in `out_dir`; returns the report.
 
@@ -154,7 +163,8 @@ def run_bench(
     source model gets status "below_gate". test_subjects: default from the checkpoints'
     recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
     (default: both where CUDA exists). extra_markdown(report) -> text appended to the
-    markdown report.
+    markdown report; goals(report) -> the `goals` list stored in the report
+    (scjd_edge.bench.goals).
     """
     console = console or Console()
     _check_arguments(models, backends, batches, eval_windows)
@@ -199,6 +209,7 @@ def run_bench(
         "conventions": {
             "macs": MAC_CONVENTION,
             "frames": FRAME_CONVENTION,
+            "delivered_pose": DELIVERED_POSE_CONVENTION,
             "timing": TIMING_CONVENTION,
             "status": f"ok; below_gate = MPJPE more than {gate_mm} mm worse than the torch "
             "FP32 row of the same source model; failed = the row could not run (reason given)",
@@ -206,6 +217,7 @@ def run_bench(
         "rows": rows,
         "warnings": warnings,
     }
+    report["goals"] = goals(report) if goals else []
     print_report(report, console)
     extra = extra_markdown(report) if extra_markdown else ""
     paths = write_all(report, out_dir, stem=stem, extra_markdown=extra)
@@ -300,13 +312,25 @@ def _read_engine(source: ModelSource) -> None:
         _read_onnx(source, onnx_path)
 
 
+def _delivered_cost(source: ModelSource) -> dict | None:
+    """The model's cost per forward and per delivered pose (no test-time flip here)."""
+    if source.cost is None:
+        return None
+    return {
+        **source.cost.as_dict(),
+        "macs_per_delivered_pose": macs_per_delivered_pose(source.cost),
+        "test_time_passes": 1,
+        "lookahead_frames": source.deployment.lookahead_frames,
+    }
+
+
 def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
     if source.model_config is None:
         where = "the engine's source ONNX (named in its sidecar) is not beside it"
         if source.format == "onnx":
             where = "the ONNX metadata has no scjd_edge.model_config"
         return None, f"n/a: {where}, so the source model cannot be rebuilt to count"
-    frames = int(source.deployment["input_frames"])
+    frames = int(source.deployment.input_frames)
     return _cached_cost(source.model_config.model_dump_json(), frames), None
 
 
@@ -362,7 +386,7 @@ def _bench_target(
     if source.problem:
         return [_failed(base, batch, source.problem) for batch in settings["batches"]]
     try:
-        windows = evaluation.windows(int(source.deployment["window_frames"]))
+        windows = evaluation.windows(int(source.deployment.window_frames))
         started = time.perf_counter()
         predictor = _load(source, target, settings["threads"])
         predictor(windows[:1])  # first output: torch.compile / TensorRT EP build here
@@ -401,7 +425,7 @@ def _base_row(source: ModelSource, target: Target) -> dict[str, Any]:
         "mpjpe_delta_mm": None,
         "file_size_mb": size_mb,
         "startup_s": None,
-        "cost": source.cost.as_dict() if source.cost else None,
+        "cost": _delivered_cost(source),
         "cost_note": source.cost_note,
     }
 

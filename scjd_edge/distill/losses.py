@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scjd_edge.data.skeleton import adjacency_matrix
-from scjd_edge.distill.sampling import gather_frames
+from scjd_edge.sampling import gather_frames
 
 
 def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """SCJD distillation as a task of the one training engine (`scjd_edge.train.engine.fit`).
 
 The frozen teacher sees the whole window of T frames; the student sees N of them, picked
-by `distill.sampling` through the same `prepare_model_inputs` that export, infer and bench
-use. Per batch the teacher runs once under `torch.no_grad`; the loss is
+by the deployment contract (`scjd_edge.contract.Deployment.prepare_model_inputs`) that
+export, infer and bench use too. Per batch the teacher runs once under `torch.no_grad`; the loss is
 
     L = w_pose L_pose + w_out L_output + w_djed L_DJED + w_ajad L_AJAD + w_tcd L_TCD
 
@@ -19,18 +19,14 @@ import torch
 from torch import nn
 
 from scjd_edge.config import DistillConfig, Recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS
 from scjd_edge.distill import losses
-from scjd_edge.distill.sampling import (
-    check_sampling,
-    deployment_for_student,
-    gather_frames,
-    prepare_model_inputs,
-)
 from scjd_edge.errors import CheckpointError, ConfigError
 from scjd_edge.io import sha256_file
 from scjd_edge.models.layers import ModelFeatures
 from scjd_edge.models.registry import create_model
+from scjd_edge.sampling import check_sampling, gather_frames
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from scjd_edge.train.engine import fit, seed_everything
 from scjd_edge.train.evaluate import predict_centre
@@ -78,7 +74,7 @@ class DistillTask:
                 f"model.name={recipe.model.name!r} predicts only its centre frame; SCJD "
                 "distills a seq2seq student (model.name: ste)"
             )
-        self.deployment = deployment_for_student(
+        self.deployment = Deployment.student(
             window_frames, self.config.input_frames, self.config.sampling
         )
         self.needs_features = self.config.djed_weight > 0 or self.config.ajad_weight > 0
@@ -93,7 +89,7 @@ class DistillTask:
         AJAD pairs against the features of one probe forward of each model."""
         if not self.needs_features:
             return nn.ModuleList()
-        teacher_features = _probe_features(self.teacher, self.deployment["window_frames"])
+        teacher_features = _probe_features(self.teacher, self.deployment.window_frames)
         student_features = _probe_features(self.model, self.config.input_frames)
         _check_features(self.config, teacher_features, student_features, self.teacher_path)
         if self.config.djed_weight == 0:
@@ -117,8 +113,8 @@ class DistillTask:
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and each weighted term's raw value, for one batch of T-frame windows."""
         keypoints_2d, pose_3d = batch["keypoints_2d"], batch["pose_3d"]
-        model_keypoints_2d, frame_offsets, indices = prepare_model_inputs(
-            keypoints_2d, self.deployment
+        model_keypoints_2d, frame_offsets, indices = self.deployment.prepare_model_inputs(
+            keypoints_2d
         )
         student = self.model(model_keypoints_2d, frame_offsets, return_features=self.needs_features)
         student_pose_3d, student_features = student if self.needs_features else (student, None)
@@ -222,20 +218,19 @@ class DistillTask:
 
 
 def _check_teacher(
-    config: DistillConfig, teacher: nn.Module, deployment: dict[str, Any], path: str | Path
+    config: DistillConfig, teacher: nn.Module, deployment: Deployment, path: str | Path
 ) -> int:
     """The teacher's window T, after checking that the teacher fits this distillation."""
-    if deployment.get("joint_layout") != JOINT_LAYOUT:
+    if deployment.joint_layout != JOINT_LAYOUT:
         raise CheckpointError(
-            f"{path}: teacher joint layout {deployment.get('joint_layout')!r}; SCJD needs "
-            f"{JOINT_LAYOUT!r}"
+            f"{path}: teacher joint layout {deployment.joint_layout!r}; SCJD needs {JOINT_LAYOUT!r}"
         )
-    window_frames = int(deployment["window_frames"])
-    if deployment["sampling"] != "full" or deployment["output"] != "all":
+    window_frames = int(deployment.window_frames)
+    if deployment.sampling != "full" or deployment.output != "all":
         raise CheckpointError(
             f"{path}: the teacher must read all {window_frames} frames of its window and "
             f"predict all of them (deployment sampling 'full', output 'all'); this checkpoint "
-            f"has sampling {deployment['sampling']!r}, output {deployment['output']!r}"
+            f"has sampling {deployment.sampling!r}, output {deployment.output!r}"
         )
     if not getattr(teacher, "predicts_all_frames", False):
         raise CheckpointError(f"{path}: the teacher model does not predict all frames")
@@ -322,7 +317,7 @@ def distill(
         _check_same_teacher(Path(out_dir) / "last.pt", task.teacher_info)
     summary = fit(task.recipe, out_dir, task, resume=resume, device=device)
     summary["teacher"] = {key: task.teacher_info[key] for key in ("path", "window_frames")}
-    summary["deployment"] = task.deployment
+    summary["deployment"] = task.deployment.to_dict()
     return summary
 
 

@@ -144,7 +144,7 @@ def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> 
     recipe = recipe_of(ckpt, source=str(checkpoint))
     data_path = str(calib_data or ckpt["data"]["source"])
     dataset = load_dataset(data_path, keypoints=recipe.data.keypoints)
-    window_frames = int(ckpt["deployment"]["window_frames"])
+    window_frames = int(ckpt["deployment"].window_frames)
     subjects = recipe.data.val_subjects
     validation = load_split_windows(dataset, subjects, "val", window_frames, EVAL_WINDOWS)
     name = checkpoint.stem
@@ -173,7 +173,7 @@ def _manifest_header(job: _ExportJob, plan: dict | None) -> dict[str, Any]:
         "checkpoint": str(checkpoint_path),
         "checkpoint_sha256": sha256_file(checkpoint_path),
         "model": job.recipe.model.model_dump(),
-        "deployment": job.checkpoint["deployment"],
+        "deployment": job.checkpoint["deployment"].to_dict(),
         "data": {
             "source": job.data_path,
             "validation_subjects": job.recipe.data.val_subjects,
@@ -279,7 +279,7 @@ def _export_int8(
     job: _ExportJob, method: str, samples: int, max_mpjpe_drop: float, force: bool
 ) -> dict[str, Any]:
     subjects = job.recipe.data.train_subjects
-    window_frames = int(job.checkpoint["deployment"]["window_frames"])
+    window_frames = int(job.checkpoint["deployment"].window_frames)
     calibration, _ = load_split_windows(job.dataset, subjects, "train", window_frames, samples)
     report = quantize.write_int8_onnx(
         job.paths["fp32"],

@@ -2,7 +2,7 @@
 
 The graph takes `keypoints_2d` (B, N, 17, 2) and `frame_offsets` (B, N) float32 with a
 dynamic batch B and returns `pose_3d` (B, N_out, 17, 3) root-relative metres. Frame
-sampling and centre-frame picking stay outside the graph (distill.sampling), as the
+sampling and centre-frame picking stay outside the graph (`scjd_edge.contract`), as the
 deployment contract stored in the file's metadata says. Every scjd-edge metadata key starts
 with `scjd_edge.`; `scjd_edge.deployment` holds the whole contract as JSON.
 """
@@ -19,7 +19,8 @@ import onnx
 import torch
 
 from scjd_edge import __version__
-from scjd_edge.errors import ExportError
+from scjd_edge.contract import Deployment
+from scjd_edge.errors import ConfigError, ExportError
 from scjd_edge.io import atomic_path
 
 INPUT_NAMES = ("keypoints_2d", "frame_offsets")
@@ -27,6 +28,10 @@ OUTPUT_NAME = "pose_3d"
 METADATA_PREFIX = "scjd_edge."
 DEPLOYMENT_KEY = "scjd_edge.deployment"
 MIN_OPSET = 17
+FLAT_DEPLOYMENT_KEYS = (
+    "window_frames", "input_frames", "sampling", "frame_offsets", "output", "lookahead_frames",
+    "input_normalisation", "joint_layout", "units",
+)  # fmt: skip
 
 
 def export_onnx(
@@ -126,20 +131,15 @@ def build_metadata(
     checkpoint: dict[str, Any], precision: str, source_sha256: str
 ) -> dict[str, str]:
     """The `scjd_edge.*` metadata of a model exported from `checkpoint` (all values strings)."""
-    deployment = checkpoint["deployment"]
+    deployment = checkpoint["deployment"].to_dict()
     model_config = checkpoint["recipe"]["model"]
     values = {
         "model": model_config["name"],
         "model_config": model_config,
         "kind": checkpoint["kind"],
-        "window_frames": deployment["window_frames"],
-        "input_frames": deployment["input_frames"],
-        "sampling": deployment["sampling"],
-        "frame_offsets": deployment["frame_offsets"],
-        "output": deployment["output"],
-        "joint_layout": deployment.get("joint_layout", "h36m17"),
-        "units": deployment.get("units", "metres"),
-        "normalisation": deployment.get("normalisation", ""),
+        # The contract's fields one by one, for people reading the metadata; readers use
+        # the whole contract under "deployment".
+        **{key: deployment[key] for key in FLAT_DEPLOYMENT_KEYS},
         "package_version": __version__,
         "source_checkpoint_sha256": source_sha256,
         "precision": precision,
@@ -193,18 +193,13 @@ def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, str]:
     return metadata
 
 
-def read_deployment(onnx_path: str | Path) -> dict[str, Any]:
-    """The deployment contract stored in an exported ONNX file, exactly as exported."""
+def read_deployment(onnx_path: str | Path) -> Deployment:
+    """The deployment contract stored in an exported ONNX file."""
     metadata = read_metadata(onnx_path)
     try:
-        deployment = json.loads(metadata["deployment"])
-    except json.JSONDecodeError as error:
-        raise ExportError(
-            f"{onnx_path}: metadata {DEPLOYMENT_KEY!r} is not JSON: {error}"
-        ) from None
-    if not isinstance(deployment, dict):
-        raise ExportError(f"{onnx_path}: metadata {DEPLOYMENT_KEY!r} is not a JSON object")
-    return deployment
+        return Deployment.from_json(metadata["deployment"])
+    except ConfigError as error:
+        raise ExportError(f"{onnx_path}: metadata {DEPLOYMENT_KEY!r}: {error}") from None
 
 
 def check_parity(

@@ -39,6 +39,7 @@ from scjd_edge.export.onnx_export import (
     METADATA_PREFIX,
     graph_input_names,
     load_onnx,
+    read_deployment,
     read_metadata,
     set_metadata,
 )
@@ -215,7 +216,7 @@ def quantize_int8(
             f"calibration method {method!r}: expected one of {list(CALIBRATION_METHODS)}"
         )
     metadata = read_metadata(fp32_onnx)
-    input_frames = int(json.loads(metadata["deployment"])["input_frames"])
+    input_frames = read_deployment(fp32_onnx).input_frames
     check_model_inputs(calibration_inputs, input_frames, source)
     samples = len(calibration_inputs["keypoints_2d"])
     with tempfile.TemporaryDirectory(prefix="scjd-int8-") as work_dir:
@@ -392,7 +393,7 @@ def write_int8_onnx(
     from scjd_edge.metrics import mpjpe
 
     fp32 = load_predictor(fp32_onnx, backend="onnxruntime")
-    window_frames = int(fp32.deployment["window_frames"])
+    window_frames = int(fp32.deployment.window_frames)
     calibration_windows = check_windows(calibration_windows, window_frames, source)
     validation_windows = check_windows(validation_windows, window_frames, "validation windows")
     keypoints_2d, frame_offsets, _ = fp32.prepare(calibration_windows)

@@ -4,8 +4,9 @@
     pose_3d = predictor(keypoints_2d_windows)   # (B, T, 17, 2) -> (B, 17, 3) metres
 
 A call is three steps, each exposed for timing: `prepare` (the deployment contract's frame
-sampling, distill.sampling.prepare_model_inputs), `run_model` (the model alone, numpy in
-and out) and `centre` (the centre frame's root-relative pose, distill.sampling.centre_output).
+sampling, `Deployment.prepare_model_inputs`), `run_model` (the model alone, numpy in and
+out) and `centre` (the delivered centre frame's root-relative pose,
+`Deployment.delivered_pose`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from scjd_edge.distill.sampling import centre_output, prepare_model_inputs
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import ExportError
 
 BACKENDS = ("torch", "torch-compile", "onnxruntime", "tensorrt")
@@ -39,7 +39,7 @@ class Predictor:
     the model's raw pose_3d (B, N_out, 17, 3) numpy, metres.
     """
 
-    deployment: dict[str, Any]
+    deployment: Deployment
     backend: str
     precision: str
     name: str
@@ -50,7 +50,7 @@ class Predictor:
         """(B, T, 17, 2) windows -> (model_keypoints_2d (B, N, 17, 2), frame_offsets (B, N),
         indices (B, N)) as numpy, the sampling the model was trained with."""
         windows = torch.as_tensor(np.asarray(keypoints_2d_windows, dtype=np.float32))
-        model_keypoints_2d, frame_offsets, indices = prepare_model_inputs(windows, self.deployment)
+        model_keypoints_2d, frame_offsets, indices = self.deployment.prepare_model_inputs(windows)
         return (
             np.ascontiguousarray(model_keypoints_2d.numpy()),
             np.ascontiguousarray(frame_offsets.numpy()),
@@ -60,7 +60,7 @@ class Predictor:
     def centre(self, pose_3d_out: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """Raw model output (B, N_out, 17, 3) -> the centre frame's pose (B, 17, 3)."""
         pose_3d_out, indices = torch.from_numpy(pose_3d_out), torch.from_numpy(indices)
-        return centre_output(pose_3d_out, self.deployment, indices).numpy()
+        return self.deployment.delivered_pose(pose_3d_out, indices).numpy()
 
     def __call__(self, keypoints_2d_windows: np.ndarray) -> np.ndarray:
         """(B, T, 17, 2) normalised 2D windows -> (B, 17, 3) centre-frame pose, metres."""
@@ -110,7 +110,7 @@ def load_predictor(
 
 
 def torch_predictor(
-    model: torch.nn.Module, deployment: dict[str, Any], name: str, device: str = "cpu"
+    model: torch.nn.Module, deployment: Deployment, name: str, device: str = "cpu"
 ) -> Predictor:
     """A Predictor around a model already in memory (eval mode, FP32)."""
     model = model.to(device).eval()

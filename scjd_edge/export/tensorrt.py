@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from scjd_edge.errors import ExportError
+from scjd_edge.contract import Deployment
+from scjd_edge.errors import ConfigError, ExportError
 from scjd_edge.io import atomic_path, sha256_file, write_json
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -194,9 +195,16 @@ def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
             "with the sidecar written beside it by `scjd-edge export --trt`"
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ExportError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(sidecar, dict) or "deployment" not in sidecar:
+        raise ExportError(f"{path}: not an engine sidecar (no 'deployment' object)")
+    try:
+        sidecar["deployment"] = Deployment.from_dict(sidecar["deployment"])
+    except ConfigError as error:
+        raise ExportError(f"{path}: {error}") from None
+    return sidecar
 
 
 def check_sidecar(
@@ -230,7 +238,7 @@ def build_engine(
     onnx_path: str | Path,
     engine_path: str | Path,
     plan: dict[str, Any],
-    deployment: dict[str, Any],
+    deployment: Deployment,
 ) -> dict[str, Any]:
     """Build and write the engine and its JSON sidecar; returns the sidecar dict."""
     trt = require_tensorrt()
@@ -247,7 +255,7 @@ def build_engine(
     config = _builder_config(trt, builder, plan)
     profile = builder.create_optimization_profile()
     graph_inputs = {network.get_input(i).name for i in range(network.num_inputs)}
-    shapes = profile_shapes(plan["profile"], int(deployment["input_frames"]))
+    shapes = profile_shapes(plan["profile"], int(deployment.input_frames))
     shapes = {name: levels for name, levels in shapes.items() if name in graph_inputs}
     for name, levels in shapes.items():
         profile.set_shape(name, levels["min"], levels["opt"], levels["max"])
@@ -274,7 +282,7 @@ def build_engine(
         "onnx_sha256": sha256_file(onnx_path),
         "deployment": deployment,
     }
-    write_json(sidecar_path(engine_path), sidecar)
+    write_json(sidecar_path(engine_path), {**sidecar, "deployment": deployment.to_dict()})
     return sidecar
 
 

@@ -146,7 +146,7 @@ def render_summary(summary: dict[str, Any]) -> list[str]:
 
 
 def _summary(model, predictor, track, stream, seconds, latencies_ms) -> dict[str, Any]:
-    window_frames = int(predictor.deployment["window_frames"])
+    window_frames = int(predictor.deployment.window_frames)
     frames = len(track.keypoints_2d)
     summary = {
         "frames": frames,

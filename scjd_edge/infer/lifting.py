@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import NUM_JOINTS
 from scjd_edge.errors import ConfigError, DataError
 
@@ -28,13 +29,13 @@ from scjd_edge.errors import ConfigError, DataError
 class Predictor(Protocol):
     """What lifting needs from `scjd_edge.export.runtime.Predictor`."""
 
-    deployment: dict[str, Any]
+    deployment: Deployment
 
     def __call__(self, keypoints_2d: np.ndarray) -> Any: ...
 
 
 def window_frames_of(predictor: Predictor) -> int:
-    return int(predictor.deployment["window_frames"])
+    return int(predictor.deployment.window_frames)
 
 
 def centred_windows(

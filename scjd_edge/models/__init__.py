@@ -3,7 +3,7 @@
 Importing the package registers every model, so `create_model` knows them all.
 """
 
-from scjd_edge.models import poseformerv2, ste
+from scjd_edge.models import poseformerv2, ste, tcn
 from scjd_edge.models.layers import ModelFeatures
 from scjd_edge.models.registry import (
     available_models,
@@ -20,4 +20,5 @@ __all__ = [
     "poseformerv2",
     "register_model",
     "ste",
+    "tcn",
 ]

@@ -18,14 +18,13 @@ import torch
 
 from scjd_edge import __version__
 from scjd_edge.config import Recipe, validate_recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import CheckpointError, ConfigError
 from scjd_edge.io import atomic_path
 
 FORMAT = "scjd-edge-checkpoint"
 FORMAT_VERSION = 1
 KINDS = ("teacher", "student", "baseline")
-SAMPLING_MODES = ("full", "uniform", "motion", "central")
-OUTPUT_MODES = ("all", "centre")
 REQUIRED_KEYS = (
     "format", "format_version", "package_version", "kind", "recipe", "model_state",
     "optimizer_state", "scheduler_state", "ema_state", "rng_state", "epoch", "step",
@@ -33,29 +32,11 @@ REQUIRED_KEYS = (
 )  # fmt: skip
 
 
-def deployment_contract(
-    window_frames: int,
-    input_frames: int | None = None,
-    sampling: str = "full",
-    output: str = "all",
-) -> dict[str, Any]:
-    """The `deployment` dict of a checkpoint: what pre-processing its model needs.
-
-    A teacher sees its whole window: `deployment_contract(T)` gives sampling "full",
-    input_frames = window_frames = T, offsets -(T//2) .. T//2, output "all". A
-    PoseFormerV2-style model also reads the full window but reports only its centre frame:
-    `deployment_contract(T, output="centre")`. A student: `deployment_contract(T, N,
-    "uniform")`. The offsets come from `scjd_edge.distill.sampling`, the one place where
-    frames are picked (imported here, not at module level, to keep train/ independent).
-    """
-    from scjd_edge.distill.sampling import deployment_contract as sampled_contract
-
-    frames = window_frames if input_frames is None else input_frames
-    return sampled_contract(window_frames, frames, sampling, output=output)
-
-
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write `payload` (every key of REQUIRED_KEYS but the three format keys) atomically."""
+    """Write `payload` (every key of REQUIRED_KEYS but the three format keys) atomically.
+
+    `payload["deployment"]` is a `Deployment`; it is stored as plain data.
+    """
     checkpoint = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -65,6 +46,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
+    if not isinstance(checkpoint["deployment"], Deployment):
+        raise ValueError("checkpoint payload: 'deployment' must be a Deployment")
+    checkpoint["deployment"] = checkpoint["deployment"].to_dict()
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
     return Path(path)
@@ -103,9 +87,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint lacks the keys {missing}")
     if checkpoint["kind"] not in KINDS:
         raise CheckpointError(f"{path}: 'kind' is {checkpoint['kind']!r}, expected one of {KINDS}")
-    problem = _deployment_problem(checkpoint["deployment"])
-    if problem:
-        raise CheckpointError(f"{path}: 'deployment': {problem}")
+    try:
+        checkpoint["deployment"] = Deployment.from_dict(checkpoint["deployment"])
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: 'deployment': {error}") from None
     recipe_of(checkpoint, source=str(path))
     checkpoint["path"] = str(path)
     return checkpoint
@@ -181,26 +166,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _deployment_problem(deployment: Any) -> str | None:
-    if not isinstance(deployment, dict):
-        return f"expected a dict, got {type(deployment).__name__}"
-    for key in ("window_frames", "input_frames", "sampling", "frame_offsets", "output"):
-        if key not in deployment:
-            return f"missing key {key!r}"
-    if deployment["sampling"] not in SAMPLING_MODES:
-        return f"sampling {deployment['sampling']!r} is not one of {SAMPLING_MODES}"
-    if deployment["output"] not in OUTPUT_MODES:
-        return f"output {deployment['output']!r} is not one of {OUTPUT_MODES}"
-    if deployment["input_frames"] > deployment["window_frames"]:
-        return "input_frames exceeds window_frames"
-    offsets = deployment["frame_offsets"]
-    if deployment["sampling"] != "motion" and (
-        not isinstance(offsets, list) or len(offsets) != deployment["input_frames"]
-    ):
-        return f"frame_offsets must list input_frames ({deployment['input_frames']}) offsets"
-    return None
 
 
 def _to_lists(value: Any) -> Any:

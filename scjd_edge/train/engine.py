@@ -35,6 +35,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel
 
 from scjd_edge.config import Recipe, TrainConfig
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import CheckpointError, ConfigError, ScjdError
 from scjd_edge.io import write_text
 from scjd_edge.train.checkpoint import (
@@ -65,7 +66,7 @@ class Task(Protocol):
     kind: str  # checkpoint kind: "teacher" | "student" | "baseline"
     model: nn.Module  # the deployed model: model_state, EMA, validation
     trainable: nn.Module  # everything the optimiser updates; holds `model`
-    deployment: dict[str, Any]  # deployment contract; window_frames sizes the data windows
+    deployment: Deployment  # the deployment contract; window_frames sizes the data windows
 
     def to(self, device: torch.device) -> None: ...
 
@@ -143,7 +144,7 @@ def _fit(
     console = Console(quiet=not context.is_main, highlight=False)
     seed_everything(recipe.seed)
     task.to(device)
-    data = load_training_data(recipe, int(task.deployment["window_frames"]))
+    data = load_training_data(recipe, int(task.deployment.window_frames))
     loader = _train_loader(data.train, recipe, context)
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
@@ -162,7 +163,7 @@ def _fit(
     log = RunLog(out_dir / "log.jsonl", enabled=context.is_main, keep_until_step=state.step)
     console.print(
         f"training {task.kind} on {device} x{context.world_size}: {len(data.train)} windows of "
-        f"{task.deployment['window_frames']} frames, {steps_per_epoch} steps/epoch, "
+        f"{task.deployment.window_frames} frames, {steps_per_epoch} steps/epoch, "
         f"{total_steps} steps; writing to {out_dir}"
     )
 

@@ -17,6 +17,7 @@ import torch
 from rich.table import Table
 from torch import nn
 
+from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import flip_pose
 from scjd_edge.errors import ConfigError
 from scjd_edge.io import write_json
@@ -36,7 +37,7 @@ METRIC_TITLES = {
 def predict_centre(
     model: nn.Module,
     keypoints_2d_windows: torch.Tensor,
-    deployment: dict[str, Any],
+    deployment: Deployment,
     test_flip: bool = False,
 ) -> torch.Tensor:
     """(B, T, 17, 2) windows -> (B, 17, 3) centre-frame poses, root-relative metres.
@@ -53,15 +54,12 @@ def predict_centre(
 
 
 def _predict_centre_once(
-    model: nn.Module, keypoints_2d_windows: torch.Tensor, deployment: dict[str, Any]
+    model: nn.Module, keypoints_2d_windows: torch.Tensor, deployment: Deployment
 ) -> torch.Tensor:
-    # Imported here so that train/ does not need distill/ at import time.
-    from scjd_edge.distill.sampling import centre_output, prepare_model_inputs
-
-    model_keypoints_2d, frame_offsets, indices = prepare_model_inputs(
-        keypoints_2d_windows, deployment
+    model_keypoints_2d, frame_offsets, indices = deployment.prepare_model_inputs(
+        keypoints_2d_windows
     )
-    return centre_output(model(model_keypoints_2d, frame_offsets), deployment, indices)
+    return deployment.delivered_pose(model(model_keypoints_2d, frame_offsets), indices)
 
 
 @torch.no_grad()
@@ -95,11 +93,11 @@ def evaluate_checkpoint(
     flip = recipe.train.test_flip if test_flip is None else test_flip
     subjects = list(getattr(recipe.data, f"{split}_subjects"))
     dataset = load_dataset(data_path, keypoints=recipe.data.keypoints)
-    windows = PoseWindows(dataset.select(subjects, split), frames=deployment["window_frames"])
+    windows = PoseWindows(dataset.select(subjects, split), frames=deployment.window_frames)
 
     if batch_size is None:
         frames_per_batch = 1024 if chosen_device.type == "cpu" else 32768
-        batch_size = max(1, frames_per_batch // deployment["window_frames"])
+        batch_size = max(1, frames_per_batch // deployment.window_frames)
     predicted, target = [], []
     for chunk in torch.arange(len(windows)).split(batch_size):
         batch = windows[chunk]
@@ -144,7 +142,7 @@ def evaluate_checkpoint(
         "subjects": subjects,
         "poses": len(windows),
         "test_flip": flip,
-        "deployment": deployment,
+        "deployment": deployment.to_dict(),
         "units": {"mpjpe": "mm", "p_mpjpe": "mm", "n_mpjpe": "mm", "mpjve": "mm/frame"},
         "overall": {
             **{name: float(errors.mean()) for name, errors in per_pose.items()},

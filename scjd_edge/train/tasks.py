@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from scjd_edge.config import Recipe, load_recipe
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import ConfigError
 from scjd_edge.metrics import mpjpe
-from scjd_edge.train.checkpoint import deployment_contract
 from scjd_edge.train.engine import fit, seed_everything
 from scjd_edge.train.evaluate import predict_centre
 
@@ -36,7 +36,7 @@ class TeacherTask:
         # A centre-frame model trained on its own (PoseFormerV2) is the comparison baseline.
         self.kind = "teacher" if self.model.predicts_all_frames else "baseline"
         output = "all" if self.model.predicts_all_frames else "centre"
-        self.deployment = deployment_contract(recipe.model.frames, output=output)
+        self.deployment = Deployment.teacher(recipe.model.frames, output=output)
         self.test_flip = recipe.train.test_flip
 
     def to(self, device: torch.device) -> None:

@@ -1,10 +1,9 @@
-"""Sparse frame sampling (METHOD.md section 1) and the one pre/post-processing of a model.
+"""Sparse frame sampling (METHOD.md section 1): which N of a window's T frames a model sees.
 
-A model sees N frames picked from a window of T frames of 2D keypoints. Every picked frame
-keeps its true signed offset from the window's centre frame (index T // 2). The functions
-here are the only place where that choice is made: training, evaluation, export, infer and
-bench all call `prepare_model_inputs` and `centre_output` with the checkpoint's deployment
-contract, so the deployed pre-processing is exactly the one the model was trained with.
+Every picked frame keeps its true signed offset from the window's centre frame (index
+T // 2). `scjd_edge.contract.Deployment` is the only user outside the distillation losses:
+training, evaluation, export, infer and bench all go through it, so the deployed
+pre-processing is exactly the one the model was trained with.
 
 Modes:
 - `full`: all T frames (teachers).
@@ -17,18 +16,13 @@ Modes:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
-from scjd_edge.data.skeleton import JOINT_LAYOUT
-from scjd_edge.errors import ConfigError, DataError
+from scjd_edge.errors import ConfigError
 
 SAMPLING_MODES = ("full", "uniform", "motion", "central")
 STATIC_MODES = ("full", "uniform", "central")
-MOTION_OFFSETS_NOTE = "computed per window"
-NORMALISATION = "x / w * 2 - [1, h / w]"
 
 # Added per frame to the cumulative motion so that it is strictly increasing: a window
 # with no motion at all is then sampled uniformly in time.
@@ -162,92 +156,7 @@ def _invert_monotone(values: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return left.to(values.dtype) + fraction
 
 
-def deployment_contract(
-    window_frames: int, input_frames: int, sampling: str, output: str = "all"
-) -> dict[str, Any]:
-    """The `deployment` dict of a checkpoint (docs/ARCHITECTURE.md), which export, infer
-    and bench obey through `prepare_model_inputs` and `centre_output`.
-
-    `frame_offsets` lists the N offsets of the static modes; for `motion` it is the string
-    "computed per window" (the offsets depend on each window's 2D motion).
-    """
-    if output not in ("all", "centre"):
-        raise ConfigError(f"deployment output {output!r}: expected 'all' or 'centre'")
-    offsets = static_offsets(sampling, window_frames, input_frames)
-    return {
-        "window_frames": int(window_frames),
-        "input_frames": int(input_frames),
-        "sampling": sampling,
-        "frame_offsets": offsets if offsets is not None else MOTION_OFFSETS_NOTE,
-        "output": output,
-        "joint_layout": JOINT_LAYOUT,
-        "units": "metres",
-        "root_relative": True,
-        "normalisation": NORMALISATION,
-    }
-
-
-def deployment_for_student(window_frames: int, input_frames: int, sampling: str) -> dict:
-    """Contract of a distilled student: N sampled frames of a T-frame window, all N out."""
-    return deployment_contract(window_frames, input_frames, sampling, output="all")
-
-
-def prepare_model_inputs(
-    keypoints_2d_windows: torch.Tensor | np.ndarray, deployment: dict[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The model's inputs for windows of 2D keypoints, as the deployment contract says.
-
-    keypoints_2d_windows: (B, T, 17, 2) normalised screen coordinates, T = window_frames.
-    Returns model_keypoints_2d (B, N, 17, 2), frame_offsets (B, N) float32 and the picked
-    window indices (B, N) long.
-    """
-    keypoints_2d = torch.as_tensor(keypoints_2d_windows)
-    window_frames = int(deployment["window_frames"])
-    input_frames = int(deployment["input_frames"])
-    if keypoints_2d.ndim != 4 or keypoints_2d.shape[1:] != (window_frames, 17, 2):
-        raise DataError(
-            f"2D keypoint windows of shape {tuple(keypoints_2d.shape)}: the deployment contract "
-            f"expects (B, window_frames={window_frames}, 17, 2)"
-        )
-    recorded = deployment.get("frame_offsets")
-    if deployment["sampling"] in STATIC_MODES and isinstance(recorded, list | tuple):
-        if len(recorded) != input_frames:
-            raise DataError(
-                f"deployment contract: frame_offsets has {len(recorded)} entries, "
-                f"expected input_frames={input_frames}"
-            )
-        check_sampling(deployment["sampling"], window_frames, input_frames)
-        offsets = torch.as_tensor(recorded, dtype=torch.long, device=keypoints_2d.device)
-        indices = (offsets + window_frames // 2).expand(keypoints_2d.shape[0], -1).clone()
-        frame_offsets = offsets.to(torch.float32).expand_as(indices).clone()
-    else:
-        indices, frame_offsets = sample_frames(keypoints_2d, deployment["sampling"], input_frames)
-    return gather_frames(keypoints_2d, indices), frame_offsets, indices
-
-
 def gather_frames(sequence: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """(B, T, ...) -> (B, N, ...): the frames at `indices` (B, N) of each sample."""
     index = indices.reshape(indices.shape + (1,) * (sequence.ndim - 2))
     return sequence.gather(1, index.expand(indices.shape + sequence.shape[2:]))
-
-
-def centre_slot(indices: torch.Tensor, window_frames: int) -> torch.Tensor:
-    """(B, N) window indices -> (B,) position of the centre frame among them."""
-    is_centre = indices == window_frames // 2
-    if not bool(is_centre.any(dim=1).all()):
-        raise DataError("sampled frames do not hold the window's centre frame")
-    return is_centre.to(torch.int8).argmax(dim=1)
-
-
-def centre_output(
-    pose_3d_out: torch.Tensor, deployment: dict[str, Any], indices: torch.Tensor
-) -> torch.Tensor:
-    """The centre frame's pose (B, 17, 3) from a model's output.
-
-    pose_3d_out: (B, N, 17, 3) for output "all" (the slot at offset 0 is picked) or
-    (B, 1, 17, 3) for output "centre".
-    """
-    if deployment["output"] == "centre":
-        return pose_3d_out[:, 0]
-    slot = centre_slot(indices, int(deployment["window_frames"])).to(pose_3d_out.device)
-    return pose_3d_out[torch.arange(pose_3d_out.shape[0], device=pose_3d_out.device), slot]

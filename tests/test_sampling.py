@@ -1,18 +1,12 @@
-"""Sparse frame sampling and the shared pre/post-processing (scjd_edge.distill.sampling)."""
+"""Sparse frame sampling (scjd_edge.sampling)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from scjd_edge.distill.sampling import (
-    centre_output,
-    deployment_for_student,
-    prepare_model_inputs,
-    sample_frames,
-    static_offsets,
-)
-from scjd_edge.errors import ConfigError, DataError
+from scjd_edge.errors import ConfigError
+from scjd_edge.sampling import sample_frames, static_offsets
 
 
 def _random_walk(batch: int, frames: int, seed: int = 0) -> torch.Tensor:
@@ -102,31 +96,3 @@ def test_motion_of_a_still_window_is_uniform():
 def test_impossible_sampling_is_a_config_error(mode, window_frames, num_frames):
     with pytest.raises(ConfigError):
         sample_frames(torch.zeros(1, window_frames, 17, 2), mode, num_frames)
-
-
-@pytest.mark.parametrize("mode", ["uniform", "motion", "central"])
-def test_prepare_and_centre_output_round_trip(mode):
-    keypoints_2d = _random_walk(3, 27, seed=1)
-    deployment = deployment_for_student(27, 9, mode)
-    model_keypoints_2d, frame_offsets, indices = prepare_model_inputs(keypoints_2d, deployment)
-    assert model_keypoints_2d.shape == (3, 9, 17, 2)
-    for sample in range(3):
-        torch.testing.assert_close(
-            model_keypoints_2d[sample], keypoints_2d[sample, indices[sample]]
-        )
-    # A stand-in "model output" whose x holds the frame offset: the centre pick has x == 0.
-    pose_3d = frame_offsets[..., None, None].expand(3, 9, 17, 3)
-    assert bool((centre_output(pose_3d, deployment, indices) == 0).all())
-
-
-def test_deployment_contract_of_a_student():
-    uniform = deployment_for_student(81, 9, "uniform")
-    assert uniform["frame_offsets"] == static_offsets("uniform", 81, 9)
-    assert (uniform["window_frames"], uniform["input_frames"], uniform["output"]) == (81, 9, "all")
-    motion = deployment_for_student(81, 9, "motion")
-    assert motion["frame_offsets"] == "computed per window"
-
-
-def test_prepare_rejects_a_window_of_the_wrong_length():
-    with pytest.raises(DataError, match="window_frames=81"):
-        prepare_model_inputs(torch.zeros(2, 27, 17, 2), deployment_for_student(81, 9, "uniform"))

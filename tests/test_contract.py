@@ -1,0 +1,123 @@
+"""The deployment contract (scjd_edge.contract): inputs, delivered pose, stored forms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from scjd_edge.contract import CONTRACT_VERSION, Deployment
+from scjd_edge.errors import ConfigError, DataError
+
+
+def _random_walk(batch: int, frames: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    steps = torch.randn(batch, frames, 17, 2, generator=generator) * 0.01
+    return steps.cumsum(dim=1)
+
+
+def test_teacher_student_and_centre_frame_contracts():
+    teacher = Deployment.teacher(27)
+    assert (teacher.sampling, teacher.input_frames, teacher.output) == ("full", 27, "all")
+    assert teacher.frame_offsets == tuple(range(-13, 14))
+    assert Deployment.teacher(81, output="centre").output == "centre"
+    student = Deployment.student(81, 9, "uniform")
+    assert student.frame_offsets == tuple(range(-40, 41, 10))
+    assert Deployment.student(81, 9, "motion").frame_offsets is None
+
+
+def test_lookahead_is_the_future_half_of_the_window():
+    assert Deployment.teacher(81).lookahead_frames == 40
+    assert Deployment.student(243, 27, "uniform").lookahead_frames == 121
+    assert Deployment.teacher(1).lookahead_frames == 0
+
+
+@pytest.mark.parametrize("mode", ["uniform", "motion", "central"])
+def test_prepare_and_delivered_pose_round_trip(mode):
+    keypoints_2d = _random_walk(3, 27, seed=1)
+    deployment = Deployment.student(27, 9, mode)
+    model_keypoints_2d, frame_offsets, indices = deployment.prepare_model_inputs(keypoints_2d)
+    assert model_keypoints_2d.shape == (3, 9, 17, 2)
+    for sample in range(3):
+        torch.testing.assert_close(
+            model_keypoints_2d[sample], keypoints_2d[sample, indices[sample]]
+        )
+    # A stand-in "model output" whose value is the frame offset: the delivered pick is 0.
+    pose_3d = frame_offsets[..., None, None].expand(3, 9, 17, 3)
+    assert bool((deployment.delivered_pose(pose_3d, indices) == 0).all())
+
+
+def test_centre_output_model_delivers_its_only_frame():
+    deployment = Deployment.teacher(9, output="centre")
+    pose_3d = torch.arange(2 * 17 * 3, dtype=torch.float32).reshape(2, 1, 17, 3)
+    _, _, indices = deployment.prepare_model_inputs(torch.zeros(2, 9, 17, 2))
+    torch.testing.assert_close(deployment.delivered_pose(pose_3d, indices), pose_3d[:, 0])
+
+
+def test_prepare_rejects_a_window_of_the_wrong_length():
+    with pytest.raises(DataError, match="window_frames=81"):
+        Deployment.student(81, 9, "uniform").prepare_model_inputs(torch.zeros(2, 27, 17, 2))
+
+
+@pytest.mark.parametrize("mode", ["uniform", "motion", "central", "full"])
+def test_dict_and_json_round_trip(mode):
+    deployment = Deployment.student(27, 27 if mode == "full" else 9, mode)
+    stored = deployment.to_dict()
+    assert stored["version"] == CONTRACT_VERSION
+    assert stored["lookahead_frames"] == 13
+    assert Deployment.from_dict(stored) == deployment
+    assert Deployment.from_json(deployment.to_json()) == deployment
+    json.dumps(stored)  # plain data only
+
+
+def test_version_1_contracts_of_older_checkpoints_still_load():
+    version_1 = {
+        "window_frames": 81,
+        "input_frames": 9,
+        "sampling": "motion",
+        "frame_offsets": "computed per window",
+        "output": "all",
+        "joint_layout": "h36m17",
+        "units": "metres",
+        "root_relative": True,
+        "normalisation": "x / w * 2 - [1, h / w]",
+    }
+    assert Deployment.from_dict(version_1) == Deployment.student(81, 9, "motion")
+    uniform = {**version_1, "sampling": "uniform", "frame_offsets": list(range(-40, 41, 10))}
+    assert Deployment.from_dict(uniform) == Deployment.student(81, 9, "uniform")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sampling": "ring"}, "sampling 'ring'"),
+        ({"output": "middle"}, "output 'middle'"),
+        ({"frame_offsets": [-3, 0, 3]}, "do not match sampling 'uniform'"),
+        ({"input_frames": 99}, "input_frames=99"),
+        ({"version": 7}, "version 7"),
+        ({"colour": "red"}, r"unknown keys \['colour'\]"),
+        ({"input_normalisation": "pixels"}, "input_normalisation 'pixels'"),
+        ({"window_frames": "many"}, "many"),
+    ],
+)
+def test_a_damaged_contract_is_a_config_error_naming_the_field(change, message):
+    stored = {**Deployment.student(81, 9, "uniform").to_dict(), **change}
+    with pytest.raises(ConfigError, match=message):
+        Deployment.from_dict(stored)
+
+
+def test_a_missing_field_or_a_non_dict_is_refused():
+    stored = Deployment.teacher(9).to_dict()
+    del stored["sampling"]
+    with pytest.raises(ConfigError, match=r"missing keys \['sampling'\]"):
+        Deployment.from_dict(stored)
+    with pytest.raises(ConfigError, match="expected a dict, got list"):
+        Deployment.from_dict([1, 2])
+    with pytest.raises(ConfigError, match="not JSON"):
+        Deployment.from_json("{")
+
+
+def test_the_contract_is_frozen():
+    with pytest.raises(AttributeError):
+        Deployment.teacher(9).window_frames = 11
