@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from scjd_edge.errors import ScjdError
+from scjd_edge.errors import ConfigError, ScjdError
+from scjd_edge.io import check_writable
 
 console = Console()
 app = typer.Typer(
@@ -42,10 +43,20 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except ScjdError as error:
-            console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+            message = f"[bold red]error:[/] {escape(str(error))}"
+            console.print(message, highlight=False, soft_wrap=True)  # one line, never wrapped
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(value) for value in text.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r}: expected whole numbers separated by commas"
+        ) from None
 
 
 def _recipe_with_data(recipe: str, data: Path | None, overrides: list[str] | None):
@@ -101,6 +112,7 @@ def data_convert_bvh(
     """Convert CMU BVH files to H36M-17 3D + 2D npz (2D through real Human3.6M cameras)."""
     from scjd_edge.data.bvh import convert_bvh_folder
 
+    check_writable(out, "--out", folder=True)
     for path in convert_bvh_folder(bvh_dir, out):
         console.print(f"wrote {path}")
 
@@ -114,6 +126,7 @@ def data_synth(
     """Generate the built-in SYNTHETIC data set (procedural motion on the H36M skeleton)."""
     from scjd_edge.data.synthetic import generate_synthetic
 
+    check_writable(out, "--out", folder=True)
     folder = generate_synthetic(out, seed=seed)
     console.print(f"wrote SYNTHETIC data set to {folder}")
 
@@ -133,6 +146,7 @@ def train_teacher(
     """Train the temporal teacher (seq2seq over the full window). Ctrl-C saves last.pt."""
     from scjd_edge.train.tasks import train_teacher as run
 
+    check_writable(out, "--out", folder=True)
     run(_recipe_with_data(recipe, data, overrides), out, resume=resume, device=device)
 
 
@@ -152,6 +166,7 @@ def distill(
     """SCJD distillation of a sparse-frame student from a frozen teacher."""
     from scjd_edge.distill.task import distill as run
 
+    check_writable(out, "--out", folder=True)
     run(_recipe_with_data(recipe, data, overrides), teacher, out, resume=resume, device=device)
 
 
@@ -168,6 +183,7 @@ def evaluate(
     from scjd_edge.train.evaluate import evaluate_checkpoint, render_evaluation
 
     json_path = json_out or checkpoint.with_name(f"{checkpoint.stem}_eval_{split}.json")
+    check_writable(json_path, "--json")
     result = evaluate_checkpoint(checkpoint, data, split=split, json_path=json_path, device=device)
     console.print(render_evaluation(result))
     console.print(f"wrote {json_path}")
@@ -254,11 +270,13 @@ def bench(
     """Latency percentiles, poses/s, MACs, params and MPJPE per model x backend x batch."""
     from scjd_edge.bench.runner import run_bench
 
+    batches = _int_list(batch, "--batch")
+    check_writable(out, "--out", folder=True)
     run_bench(
         models=models,
         data=data,
         backends=backends.split(",") if backends else None,
-        batches=[int(b) for b in batch.split(",")],
+        batches=batches,
         iters=iters,
         seconds=seconds,
         warmup=warmup,
@@ -294,6 +312,9 @@ def infer(
     """Lift 2D keypoint tracks from any 2D detector to 3D (root-relative, metres)."""
     from scjd_edge.infer import render_summary, run_infer
 
+    for path, option in ((out, "--out"), (viz, "--viz")):
+        if path is not None:
+            check_writable(path, option, folder=option == "--viz" and not path.suffix)
     size = None
     if image_size:
         try:
@@ -341,6 +362,7 @@ def quickstart(
     """
     from scjd_edge.quickstart import run_quickstart
 
+    check_writable(out, "--out", folder=True)
     run_quickstart(data=data, out_dir=out, tiny=tiny, device=device, console=console)
 
 

@@ -22,7 +22,7 @@ BUILTIN_SYNTHETIC = "builtin:synthetic"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -128,7 +128,7 @@ class DistillConfig(_Section):
 
 class Recipe(_Section):
     name: str = "run"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)  # numpy's generators take 0 .. 2**32 - 1
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -150,8 +150,14 @@ def load_recipe(recipe: str | Path, overrides: list[str] | tuple[str, ...] = ())
     path = resolve_recipe_path(recipe)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: not a recipe (not UTF-8 text; a recipe is a YAML file)"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the recipe ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(error)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a recipe is a mapping of sections, got {type(raw).__name__}")
     for override in overrides:
@@ -178,7 +184,19 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"override {override!r}: {key!r} is not a section")
         node = child
-    node[keys[-1]] = yaml.safe_load(value_text)
+    try:
+        node[keys[-1]] = yaml.safe_load(value_text)
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"override {override!r}: the value is not valid YAML ({_one_line(error)})"
+        ) from None
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    """A YAML error's problem and position without the multi-line source excerpt."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def _describe(error: ValidationError) -> str:

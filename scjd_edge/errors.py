@@ -24,3 +24,11 @@ class CheckpointError(ScjdError):
 
 class ExportError(ScjdError):
     """An ONNX model or TensorRT engine cannot be produced, loaded or trusted."""
+
+
+class OutputError(ScjdError):
+    """An output file or folder cannot be written (read-only, inside a file, disk full)."""
+
+
+class TrainingDiverged(ScjdError):
+    """A loss or validation metric became NaN or infinite; the last good checkpoint is kept."""

@@ -1,15 +1,24 @@
-"""Atomic file writing and hashing shared by checkpoints, reports and data writers.
+"""Every file and folder the project writes: atomic files, folder transactions, hashing.
 
 A file is written to a temporary name in the same folder and renamed over the target,
-so an interrupted write never leaves a half-written file behind.
+so an interrupted write never leaves a half-written file behind. A multi-file output
+(an export folder) is built in a hidden sibling folder and swapped in with one atomic
+exchange (`staged_folder`), so the folder always holds either the old complete set or the
+new complete set. `check_writable` lets commands refuse an unwritable output before the
+expensive work; a full disk at write time is an `OutputError`, not a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,19 +26,31 @@ from typing import Any
 
 import numpy as np
 
+from scjd_edge.errors import OutputError
+
+# Tests only: `SCJD_EDGE_KILL_AT=<point>` kills the process (SIGKILL) at that point of a
+# folder transaction ("built": before the swap, "swapped": after it, before clean-up).
+KILL_AT_ENV = "SCJD_EDGE_KILL_AT"
+_STAGING_MARK = ".new-"
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    with _as_output_error(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
     tmp_path = Path(tmp_name)
     try:
-        yield tmp_path
-        tmp_path.chmod(0o644)  # mkstemp makes 0600; written files are for everyone to read
-        os.replace(tmp_path, target)
+        with _as_output_error(target, only=_WRITE_ERRNOS):
+            yield tmp_path
+            tmp_path.chmod(0o644)  # mkstemp makes 0600; written files are for everyone to read
+            os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -51,12 +72,163 @@ def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     return Path(path)
 
 
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a log (not atomic: a crash may tear the last line)."""
+    target = Path(path)
+    with _as_output_error(target), open(target, "a", encoding="utf-8") as log_file:
+        log_file.write(line + "\n")
+
+
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> Path:
+    """Refuse, before any work, an output file (or `folder`) that cannot be written.
+
+    An existing `path` must be of the right kind, and its nearest existing ancestor a
+    folder in which a file can be created (a probe file is made and removed). Raises
+    OutputError naming `what` (e.g. "--out") and the path.
+    """
+    target = Path(path)
+    if target.exists() and target.is_dir() != folder:
+        expected = "a folder" if folder else "a file"
+        raise OutputError(f"{what} {target}: exists and is not {expected}")
+    ancestor = target if target.is_dir() else target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"{what} {target}: {ancestor} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        raise OutputError(
+            f"{what} {target}: cannot write in {ancestor} ({error.strerror})"
+        ) from None
+    return target
+
+
+@contextlib.contextmanager
+def staged_folder(folder: str | os.PathLike, keep: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Build a folder's new contents in a staging folder, then swap it in atomically.
+
+    Yields the empty staging folder (a hidden sibling of `folder`). When the block ends
+    without an exception the staging folder replaces `folder` in one atomic exchange
+    (renameat2 RENAME_EXCHANGE on Linux; elsewhere two renames); on an exception it is
+    deleted and `folder` is untouched. Files named in `keep` (e.g. a cache) are carried
+    from the old folder when the new one lacks them. Staging folders of killed runs are
+    removed by the next transaction on the same folder.
+    """
+    target = Path(folder)
+    with _as_output_error(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING_MARK}", dir=target.parent))
+    lock = os.open(staging, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # marks the staging folder as alive
+    try:
+        staging.chmod(0o755)
+        _remove_abandoned_staging(target)
+        yield staging
+        with _as_output_error(target):
+            for name in keep:
+                if (target / name).is_file() and not (staging / name).exists():
+                    shutil.copy2(target / name, staging / name)
+            _kill_point("built")
+            _swap_in(staging, target)
+            _kill_point("swapped")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # the new files, or the old folder
+        os.close(lock)
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put `staging` at `target`; the previous `target` (if any) ends up at `staging`."""
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    if not target.is_dir():
+        raise OutputError(f"{target} is a file, not a folder")
+    if _exchange(staging, target):
+        return
+    # No atomic exchange here: two renames. The old set is parked under a name that the
+    # clean-up of staging folders never matches, so a kill in between cannot lose it.
+    old = target.with_name(f".{target.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+    os.rename(target, old)
+    os.rename(staging, target)
+    os.rename(old, staging)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where the call is unavailable."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _remove_abandoned_staging(target: Path) -> None:
+    """Delete staging folders of `target` that no live process holds (killed runs)."""
+    for staging in target.parent.glob(f".{target.name}{_STAGING_MARK}*"):
+        try:
+            lock = os.open(staging, os.O_RDONLY)
+        except OSError:
+            continue  # removed meanwhile, or not a folder
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # another export is building there right now
+        finally:
+            os.close(lock)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _kill_point(point: str) -> None:
+    if os.environ.get(KILL_AT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _as_output_error(target: Path, only: frozenset[int] | None = None) -> Iterator[None]:
+    """OS errors of writing `target` (full disk, read-only, ...) as OutputError.
+
+    `only`: the errno values to convert (all when None); a writer's body may also read
+    files, and their errors keep their own type.
+    """
+    try:
+        yield
+    except OutputError:
+        raise
+    except Exception as error:
+        code = getattr(error, "errno", None) if isinstance(error, OSError) else None
+        if code is not None and (only is None or code in only):
+            raise OutputError(f"{target}: cannot write ({error.strerror})") from None
+        if _disk_full(target):  # writers such as torch.save wrap ENOSPC in other types
+            raise OutputError(f"{target}: cannot write (no space left on device)") from None
+        raise
+
+
+def _disk_full(target: Path) -> bool:
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _json_default(value: Any) -> Any:

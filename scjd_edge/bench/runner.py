@@ -198,6 +198,7 @@ def run_bench(
             console.print(f"[dim]bench {source.name} on {target.backend} {target.variant}[/]")
             rows += _bench_target(source, target, evaluation, settings)
     _apply_gate(rows, gate_mm)
+    _refuse_when_nothing_ran(rows)
     report = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -241,6 +242,35 @@ def _check_arguments(models, backends, batches, eval_windows) -> None:
             raise ConfigError(
                 f"{path}: unknown model file type (expected {', '.join(FORMAT_OF_SUFFIX)})"
             )
+    _backends_without_files(models, backends)
+
+
+def _backends_without_files(models, backends) -> None:
+    """A requested backend that runs none of the files is an error, not silently dropped."""
+    formats = {FORMAT_OF_SUFFIX[Path(path).suffix.lower()] for path in models}
+    for backend in backends or []:
+        if not any(backend in BACKENDS_OF_FORMAT[name] for name in formats):
+            suffixes = [
+                suffix
+                for suffix, name in FORMAT_OF_SUFFIX.items()
+                if backend in BACKENDS_OF_FORMAT[name]
+            ]
+            raise ConfigError(
+                f"--backends {backend}: none of the given files runs on it ({backend} runs "
+                f"{', '.join(suffixes)} files; `scjd-edge export --trt` builds TensorRT engines)"
+            )
+
+
+def _refuse_when_nothing_ran(rows: list[dict]) -> None:
+    if any(row["status"] != STATUS_FAILED for row in rows):
+        return
+    if not rows:
+        raise ConfigError("bench: no model file runs on the requested backends and devices")
+    first = rows[0]
+    raise ScjdError(
+        f"bench: all {len(rows)} rows failed (nothing to report); first, {first['model']} on "
+        f"{first['backend']} {first['variant']}: {first['reason']}"
+    )
 
 
 # --- model files --------------------------------------------------------------------------

@@ -495,10 +495,15 @@ def convert_bvh_folder(
         yaw, shift, in_view = _best_placement(pose_world, cameras)
         placed = place_on_ground_plane(pose_world, yaw, shift)
         subject, action = _subject_and_action(path.stem, subject_prefix)
-        positions_3d.setdefault(subject, {})[action] = placed.astype(np.float32)
-        positions_2d.setdefault(subject, {})[action] = [
-            camera.project(camera.world_to_camera(placed)).astype(np.float32) for camera in cameras
-        ]
+        with np.errstate(all="ignore"):  # NaN/Inf are refused below, with the file's name
+            pose_3d = placed.astype(np.float32)
+            views = [
+                camera.project(camera.world_to_camera(placed)).astype(np.float32)
+                for camera in cameras
+            ]
+        _require_finite(path, pose_3d, views)
+        positions_3d.setdefault(subject, {})[action] = pose_3d
+        positions_2d.setdefault(subject, {})[action] = views
         clips.setdefault(subject, {})[action] = {
             "source": path.name,
             "sha256": sha256_file(path),
@@ -524,3 +529,14 @@ def convert_bvh_folder(
     )
     written.append(write_json(out_dir / "clips_bvh.json", {"fps": TARGET_FPS, "clips": clips}))
     return written
+
+
+def _require_finite(path: Path, pose_3d: np.ndarray, views: list[np.ndarray]) -> None:
+    """Refuse a conversion whose 3D or 2D poses hold NaN or Inf (nothing is written)."""
+    for name, values in (("3D", pose_3d), *((f"2D camera {i}", v) for i, v in enumerate(views))):
+        bad_frames = np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))
+        if len(bad_frames):
+            raise DataError(
+                f"{path}: converts to {name} poses with NaN or Inf at frame {bad_frames[0]} "
+                f"({len(bad_frames)} frames); check the file's MOTION values"
+            )

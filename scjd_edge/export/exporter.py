@@ -8,14 +8,18 @@
                          validation MPJPE and its delta against the torch model
 
 Like Ultralytics' exporter, a format that fails is a row with its reason, not the end of
-the run; the FP32 ONNX is the exception, since every other artifact is made from it.
+the run; the FP32 ONNX is the exception, since every other artifact is made from it. The
+folder is one transaction (`scjd_edge.io.staged_folder`): built beside `out_dir` and
+swapped in whole, so it always holds one complete export, and a refused export (e.g. the
+parity gate) leaves the previous one untouched.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +33,11 @@ from scjd_edge.errors import ExportError, ScjdError
 from scjd_edge.export import quantize, tensorrt
 from scjd_edge.export.onnx_export import build_metadata, check_parity, export_onnx
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
-from scjd_edge.io import sha256_file, write_json
+from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
 MANIFEST_NAME = "manifest.json"
+TIMING_CACHE_NAME = "tensorrt.timing.cache"  # kept across exports into the same folder
 console = Console()
 
 
@@ -68,6 +73,7 @@ def export_checkpoint(
     """
     _check_options(calib_method, calib_samples, opset, precision, parity_tolerance_mm)
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
     plan = None
     if trt:  # before any expensive work: TensorRT missing or a bad profile fails at once
         plan = tensorrt.builder_plan(
@@ -79,43 +85,50 @@ def export_checkpoint(
             opt_batch=opt_batch,
             max_batch=max_batch,
             workspace_mb=workspace_mb,
-            timing_cache=timing_cache or out_dir / "tensorrt.timing.cache",
+            timing_cache=timing_cache or out_dir / TIMING_CACHE_NAME,
         )
-    job = _prepare(Path(checkpoint), out_dir, calib_data)
-    manifest = _manifest_header(job, plan)
-    fp32 = _attempt(
-        manifest,
-        "onnx",
-        "fp32",
-        job.paths["fp32"],
-        lambda: _export_fp32(job, opset, simplify, parity_tolerance_mm),
-    )
-    if fp32["status"] != "ok":
-        _finish(manifest, out_dir)
-        raise ExportError(f"FP32 ONNX export failed: {fp32['reason']}")
-    needed = {"fp16": fp16, "int8": int8}
-    if plan is not None:
-        needed[plan["build_from"]] = True
-    if needed["fp16"]:
-        _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
-    if needed["int8"]:
-        _attempt(
+    job = _prepare(Path(checkpoint), calib_data)
+    # Built beside out_dir and swapped in whole: a failed or killed export leaves the old
+    # folder as it was, and two exports into one folder never mix their files.
+    with staged_folder(out_dir, keep=(TIMING_CACHE_NAME,)) as staging:
+        job.paths = _artifact_paths(staging, job.name)
+        manifest = _manifest_header(job, plan)
+        fp32 = _attempt(
             manifest,
             "onnx",
-            "int8",
-            job.paths["int8"],
-            lambda: _export_int8(job, calib_method, calib_samples, max_mpjpe_drop, force),
+            "fp32",
+            job.paths["fp32"],
+            lambda: _export_fp32(job, opset, simplify, parity_tolerance_mm),
         )
-    if plan is not None:
-        engine = out_dir / f"{job.name}.{precision}.engine"
-        _attempt(
-            manifest,
-            "tensorrt",
-            precision,
-            engine,
-            lambda: _build_engine(job, manifest, engine, plan),
-        )
-    _finish(manifest, out_dir)
+        if fp32["status"] != "ok":
+            raise ExportError(f"FP32 ONNX export failed (nothing written): {fp32['reason']}")
+        needed = {"fp16": fp16, "int8": int8}
+        if plan is not None:
+            needed[plan["build_from"]] = True
+        if needed["fp16"]:
+            _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
+        if needed["int8"]:
+            _attempt(
+                manifest,
+                "onnx",
+                "int8",
+                job.paths["int8"],
+                lambda: _export_int8(job, calib_method, calib_samples, max_mpjpe_drop, force),
+            )
+        if plan is not None:
+            engine = staging / f"{job.name}.{precision}.engine"
+            _attempt(
+                manifest,
+                "tensorrt",
+                precision,
+                engine,
+                lambda: _build_engine(job, manifest, engine, plan),
+            )
+        for row in manifest["artifacts"]:  # reasons name the files where they will be
+            if row.get("reason"):
+                row["reason"] = row["reason"].replace(str(staging), str(out_dir))
+        write_json(staging / MANIFEST_NAME, manifest)
+    _print_summary(manifest, out_dir)
     return manifest
 
 
@@ -132,10 +145,37 @@ class _ExportJob:
     validation: tuple[np.ndarray, np.ndarray]  # keypoints_2d (B, T, 17, 2), pose_3d (B, 17, 3)
     reference: Any  # the torch Predictor
     torch_mpjpe_mm: float
-    paths: dict[str, Path]
+    paths: dict[str, Path] = field(default_factory=dict)
 
 
-def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> _ExportJob:
+def _check_out_dir(out_dir: Path) -> None:
+    """An export replaces the whole folder: refuse one holding files no manifest lists."""
+    check_writable(out_dir, "--out", folder=True)
+    if not out_dir.is_dir():
+        return
+    listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
+    try:
+        rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
+        listed |= {row.get(key) for row in rows for key in ("file", "sidecar")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no readable manifest: every file in the folder is foreign
+    foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
+    if foreign:
+        raise ExportError(
+            f"--out {out_dir}: holds {foreign[0]!r}, which no earlier export's manifest.json "
+            "lists; an export replaces the whole folder, so choose a new or empty folder"
+        )
+
+
+def _artifact_paths(folder: Path, name: str) -> dict[str, Path]:
+    return {
+        "fp32": folder / f"{name}.onnx",
+        "fp16": folder / f"{name}.fp16.onnx",
+        "int8": folder / f"{name}.int8.onnx",
+    }
+
+
+def _prepare(checkpoint: Path, calib_data: str | Path | None) -> _ExportJob:
     """Load the model and the validation windows, and measure the torch model on them."""
     from scjd_edge.data.formats import load_dataset
     from scjd_edge.train.checkpoint import build_model_from_checkpoint, recipe_of
@@ -150,17 +190,17 @@ def _prepare(checkpoint: Path, out_dir: Path, calib_data: str | Path | None) -> 
     name = checkpoint.stem
     reference = torch_predictor(model, ckpt["deployment"], name)
     torch_mpjpe = _mpjpe_mm(predict_windows(reference, validation[0]), validation[1])
+    if not np.isfinite(torch_mpjpe):
+        raise ExportError(
+            f"{checkpoint}: the torch model's outputs hold NaN or Inf on validation windows "
+            "(diverged training?); nothing exported"
+        )
     console.print(
         f"[bold]{name}[/]: torch FP32 validation MPJPE {torch_mpjpe:.2f} mm on "
         f"{len(validation[0])} windows of {escape(data_path)} ({', '.join(subjects)})"
     )
-    paths = {
-        "fp32": out_dir / f"{name}.onnx",
-        "fp16": out_dir / f"{name}.fp16.onnx",
-        "int8": out_dir / f"{name}.int8.onnx",
-    }
     return _ExportJob(
-        name, model, ckpt, recipe, dataset, data_path, validation, reference, torch_mpjpe, paths
+        name, model, ckpt, recipe, dataset, data_path, validation, reference, torch_mpjpe
     )
 
 
@@ -237,7 +277,7 @@ def _attempt(
     except Exception as error:  # a failed format is reported, not fatal (Ultralytics-style)
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
-        path.unlink(missing_ok=True)  # no file from an earlier run where the manifest says failed
+        path.unlink(missing_ok=True)  # no half-written file where the manifest says failed
         console.print(f"[bold red]{kind} {precision} failed:[/] {escape(reason)}", highlight=False)
     else:
         row.update(status="ok", size_bytes=path.stat().st_size, sha256=sha256_file(path))
@@ -249,6 +289,8 @@ def _attempt(
 def _accuracy(predictor: Any, job: _ExportJob) -> dict[str, float]:
     """Validation MPJPE of an artifact and its difference from the torch model, mm."""
     mpjpe_mm = _mpjpe_mm(predict_windows(predictor, job.validation[0]), job.validation[1])
+    if not np.isfinite(mpjpe_mm):
+        raise ExportError(f"{predictor.name}: validation MPJPE is {mpjpe_mm} (NaN/Inf outputs)")
     return {"mpjpe_mm": mpjpe_mm, "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm}
 
 
@@ -298,6 +340,8 @@ def _export_int8(
         f"{', forced' if force else ''})"
     )
     mpjpe_mm = report["mpjpe_int8_mm"]
+    if not np.isfinite(mpjpe_mm):
+        raise ExportError(f"{job.paths['int8'].name}: validation MPJPE is {mpjpe_mm} (NaN/Inf)")
     return {
         "mpjpe_mm": mpjpe_mm,
         "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm,
@@ -325,9 +369,8 @@ def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> 
     }
 
 
-def _finish(manifest: dict, out_dir: Path) -> None:
-    """Write manifest.json and print one row per artifact."""
-    write_json(out_dir / MANIFEST_NAME, manifest)
+def _print_summary(manifest: dict, out_dir: Path) -> None:
+    """One row per artifact."""
     table = Table("format", "precision", "status", "MB", "MPJPE mm", "vs torch mm", "file / reason")
     for row in manifest["artifacts"]:
         ok = row["status"] == "ok"

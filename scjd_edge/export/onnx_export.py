@@ -9,6 +9,7 @@ with `scjd_edge.`; `scjd_edge.deployment` holds the whole contract as JSON.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ INPUT_NAMES = ("keypoints_2d", "frame_offsets")
 OUTPUT_NAME = "pose_3d"
 METADATA_PREFIX = "scjd_edge."
 DEPLOYMENT_KEY = "scjd_edge.deployment"
+GRAPH_SHA256_KEY = "graph_sha256"  # ties the metadata to the graph it was written for
 MIN_OPSET = 17
 FLAT_DEPLOYMENT_KEYS = (
     "window_frames", "input_frames", "sampling", "frame_offsets", "output", "lookahead_frames",
@@ -58,6 +60,7 @@ def export_onnx(
         simplified, note = _simplify(proto) if simplify else (None, "not asked")
         proto = simplified or proto
         set_metadata(proto, metadata)
+        stamp_graph_sha256(proto)
         proto.producer_name, proto.producer_version = "scjd-edge", __version__
         _check(proto, out_path)
         onnx.save(proto, tmp)
@@ -162,13 +165,23 @@ def set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> None:
         proto.metadata_props.add(key=key, value=str(value))
 
 
-def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:
+def graph_sha256(proto: onnx.ModelProto) -> str:
+    """sha256 of the serialised graph (nodes and weights; metadata_props are outside it)."""
+    return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
+def stamp_graph_sha256(proto: onnx.ModelProto) -> None:
+    """Record the graph's sha256 in the metadata; call after the graph's last change."""
+    set_metadata(proto, {METADATA_PREFIX + GRAPH_SHA256_KEY: graph_sha256(proto)})
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
     """Parse an ONNX file; a missing, corrupt or non-ONNX file is an ExportError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: ONNX file not found")
     try:
-        proto = onnx.load(path, load_external_data=load_weights)
+        proto = onnx.load(path)
     except Exception as error:  # protobuf raises DecodeError, RuntimeWarning-like errors...
         raise ExportError(f"{path}: not an ONNX model (cannot parse it: {error})") from None
     if not proto.ir_version or not proto.graph.node:
@@ -178,7 +191,7 @@ def load_onnx(path: str | Path, load_weights: bool = True) -> onnx.ModelProto:
 
 def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, str]:
     """All `scjd_edge.*` metadata of an ONNX file (keys without the prefix)."""
-    proto = source if isinstance(source, onnx.ModelProto) else load_onnx(source, False)
+    proto = source if isinstance(source, onnx.ModelProto) else load_onnx(source)
     metadata = {
         prop.key[len(METADATA_PREFIX) :]: prop.value
         for prop in proto.metadata_props
@@ -189,6 +202,14 @@ def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, str]:
             f"{source if not isinstance(source, onnx.ModelProto) else 'ONNX model'}: an ONNX "
             f"model without scjd-edge metadata (no {DEPLOYMENT_KEY!r} in metadata_props); "
             "export models with `scjd-edge export`"
+        )
+    recorded = metadata.get(GRAPH_SHA256_KEY)
+    if recorded is not None and recorded != graph_sha256(proto):
+        raise ExportError(
+            f"{source if not isinstance(source, onnx.ModelProto) else 'ONNX model'}: its "
+            "scjd-edge metadata was written for another graph (metadata "
+            f"{METADATA_PREFIX}{GRAPH_SHA256_KEY} does not match the graph's sha256); "
+            "re-export the model with `scjd-edge export`"
         )
     return metadata
 
@@ -226,6 +247,12 @@ def check_parity(
         inputs = reference.prepare(windows)
         outputs = {"reference": reference.run_model(*inputs[:2])}
         outputs["candidate"] = candidate.run_model(*inputs[:2])
+        for key, predictor in (("reference", reference), ("candidate", candidate)):
+            if not np.isfinite(outputs[key]).all():
+                raise ExportError(
+                    f"{predictor.name}: {predictor.backend} outputs NaN or Inf on real "
+                    "windows (diverged weights?); the parity gate refuses it"
+                )
         largest = max(largest, float(np.abs(outputs["reference"] - outputs["candidate"]).max()))
         for key, predictor in (("reference", reference), ("candidate", candidate)):
             centres[key].append(predictor.centre(outputs[key], inputs[2]))

@@ -121,6 +121,16 @@ def build_model_from_checkpoint(
     model = create_model(recipe.model)
     use_ema = use_ema and checkpoint.get("ema_state") is not None
     state = checkpoint["ema_state"] if use_ema else checkpoint["model_state"]
+    non_finite = [
+        name
+        for name, value in state.items()
+        if torch.is_tensor(value) and value.is_floating_point() and not value.isfinite().all()
+    ]
+    if non_finite:
+        raise CheckpointError(
+            f"{source}: weight {non_finite[0]!r} ({len(non_finite)} tensors in all) holds NaN "
+            "or Inf: the training diverged; use an earlier checkpoint or retrain"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

@@ -36,8 +36,14 @@ from torch.optim.swa_utils import AveragedModel
 
 from scjd_edge.config import Recipe, TrainConfig
 from scjd_edge.contract import Deployment
-from scjd_edge.errors import CheckpointError, ConfigError, ScjdError
-from scjd_edge.io import write_text
+from scjd_edge.errors import (
+    CheckpointError,
+    ConfigError,
+    OutputError,
+    ScjdError,
+    TrainingDiverged,
+)
+from scjd_edge.io import append_line, write_text
 from scjd_edge.train.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -140,117 +146,144 @@ def _fit(
     device: torch.device,
 ) -> dict[str, Any]:
     config = recipe.train
-    started = time.perf_counter()
-    console = Console(quiet=not context.is_main, highlight=False)
+    if not resume:
+        _refuse_existing_run(out_dir)
+    monitor = _Monitor(out_dir, context)
     seed_everything(recipe.seed)
     task.to(device)
     data = load_training_data(recipe, int(task.deployment.window_frames))
     loader = _train_loader(data.train, recipe, context)
-    steps_per_epoch = len(loader)
+    steps_per_epoch, total_steps = _run_length(config, len(loader), len(data.train))
+    run = _Run(recipe, task, device, context, out_dir, data.info, steps_per_epoch, total_steps)
+    state, pending_rng = TrainState(), None
+    if resume:
+        state, pending_rng = run.restore()
+        monitor.print(f"resuming from {run.last_path} at epoch {state.epoch}, step {state.step}")
+    monitor.start(state.step, total_steps)
+    monitor.print(
+        f"training {task.kind} on {device} x{context.world_size}: {len(data.train)} windows of "
+        f"{task.deployment.window_frames} frames, {steps_per_epoch} steps/epoch, "
+        f"{total_steps} steps; writing to {out_dir}"
+    )
+    with monitor:
+        while state.epoch < config.epochs and state.step < total_steps:
+            loader.set_epoch(state.epoch)
+            batches = _resume_epoch(loader, state.epoch_step, pending_rng)
+            pending_rng = None
+            train_epoch(run, batches, state, monitor, total_steps)
+            end_epoch(run, data.val, state, monitor, steps_per_epoch, total_steps)
+    monitor.print(
+        f"done: best validation MPJPE {state.best_val_mpjpe_mm:.1f} mm (epoch {state.best_epoch}); "
+        f"checkpoints in {out_dir}"
+    )
+    return _summary(run, state, steps_per_epoch, total_steps, monitor.elapsed())
+
+
+def train_epoch(
+    run: _Run, batches: Iterator, state: TrainState, monitor: _Monitor, total_steps: int
+) -> None:
+    """Optimiser steps over `batches` until the epoch or the run ends (or a stop is asked)."""
+    config = run.recipe.train
+    run.task.trainable.train()
+    for batch in batches:
+        total, terms = run.train_step(batch)
+        state.step += 1
+        state.epoch_step += 1
+        loss = float(total.detach())
+        terms = {name: float(value) for name, value in terms.items()}
+        run.check_finite("loss", loss, state)
+        state.epoch_loss_sum += loss
+        for name, value in terms.items():
+            state.epoch_term_sums[name] = state.epoch_term_sums.get(name, 0.0) + value
+        if state.step % config.log_every == 0:
+            monitor.log_step(state, run.scheduler.get_last_lr()[0], loss, terms)
+        monitor.advance(state.step)
+        if any_rank(monitor.stop_requested(), run.context, run.device):
+            run.save(run.last_path, state)
+            raise TrainingInterrupted(
+                f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved "
+                f"{run.last_path}. Run the same command with --resume to continue."
+            )
+        if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+            run.save(run.last_path, state)
+        if state.step >= total_steps:
+            break
+
+
+def end_epoch(
+    run: _Run,
+    val_windows: Any,
+    state: TrainState,
+    monitor: _Monitor,
+    steps_per_epoch: int,
+    total_steps: int,
+) -> None:
+    """Epoch means, validation when due (best.pt when it improves), log line and last.pt."""
+    config = run.recipe.train
+    if state.epoch_step:
+        state.train_loss = state.epoch_loss_sum / state.epoch_step
+        state.train_terms = {
+            name: total / state.epoch_step for name, total in state.epoch_term_sums.items()
+        }
+    if state.epoch_step >= steps_per_epoch:
+        state.epoch, state.epoch_step, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
+        state.epoch_term_sums = {}
+    finished = state.step >= total_steps or state.epoch >= config.epochs
+    epoch_record = {
+        "train_loss": state.train_loss,
+        **{f"train_{name}": mean for name, mean in state.train_terms.items()},
+    }
+    if finished or (state.epoch_step == 0 and state.epoch % config.val_every == 0):
+        state.last_val_mpjpe_mm = run.validate(val_windows)
+        run.check_finite("validation MPJPE", state.last_val_mpjpe_mm, state)
+        if state.last_val_mpjpe_mm < state.best_val_mpjpe_mm:
+            state.best_val_mpjpe_mm = state.last_val_mpjpe_mm
+            state.best_epoch = state.epoch
+            run.save(run.best_path, state)
+        epoch_record["val_mpjpe_mm"] = state.last_val_mpjpe_mm
+        monitor.validated(state.last_val_mpjpe_mm)
+    monitor.log_epoch(state, epoch_record)
+    run.save(run.last_path, state)
+    monitor.print(_epoch_line(state, config.epochs))
+
+
+def _summary(
+    run: _Run, state: TrainState, steps_per_epoch: int, total_steps: int, wall_time_s: float
+) -> dict[str, Any]:
+    return {
+        "out_dir": str(run.last_path.parent),
+        "best_checkpoint": str(run.best_path),
+        "last_checkpoint": str(run.last_path),
+        "device": str(run.device),
+        "world_size": run.context.world_size,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "wall_time_s": wall_time_s,
+        **asdict(state),
+    }
+
+
+def _refuse_existing_run(out_dir: Path) -> None:
+    """Without --resume, a folder with checkpoints is not silently overwritten."""
+    for name in ("last.pt", "best.pt"):
+        if (out_dir / name).exists():
+            raise OutputError(
+                f"{out_dir / name} exists: {out_dir} already holds a run; pass --resume to "
+                "continue it, or choose a new --out folder"
+            )
+
+
+def _run_length(config: TrainConfig, steps_per_epoch: int, windows: int) -> tuple[int, int]:
+    """(optimiser steps per epoch, steps of the whole run)."""
     if steps_per_epoch == 0:
         raise ConfigError(
-            f"train.batch_size={config.batch_size} is larger than the {len(data.train)} "
+            f"train.batch_size={config.batch_size} is larger than the {windows} "
             "training windows: no full batch per epoch"
         )
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    run = _Run(recipe, task, device, context, out_dir, data.info, steps_per_epoch, total_steps)
-    state, pending_rng = TrainState(), None
-    if resume:
-        state, pending_rng = run.restore()
-        console.print(f"resuming from {run.last_path} at epoch {state.epoch}, step {state.step}")
-    log = RunLog(out_dir / "log.jsonl", enabled=context.is_main, keep_until_step=state.step)
-    console.print(
-        f"training {task.kind} on {device} x{context.world_size}: {len(data.train)} windows of "
-        f"{task.deployment.window_frames} frames, {steps_per_epoch} steps/epoch, "
-        f"{total_steps} steps; writing to {out_dir}"
-    )
-
-    with _StopSignal() as stop, _progress_bar(console) as progress:
-        bar = progress.add_task("train", total=total_steps, completed=state.step, loss="-", val="-")
-        while state.epoch < config.epochs and state.step < total_steps:
-            loader.set_epoch(state.epoch)
-            batches = _resume_epoch(loader, state.epoch_step, pending_rng)
-            pending_rng = None
-            task.trainable.train()
-            for batch in batches:
-                total, terms = run.train_step(batch)
-                state.step += 1
-                state.epoch_step += 1
-                loss = float(total.detach())
-                state.epoch_loss_sum += loss
-                terms = {name: float(value) for name, value in terms.items()}
-                for name, value in terms.items():
-                    state.epoch_term_sums[name] = state.epoch_term_sums.get(name, 0.0) + value
-                if state.step % config.log_every == 0:
-                    lr = run.scheduler.get_last_lr()[0]
-                    log.write(
-                        step=state.step,
-                        epoch=state.epoch,
-                        lr=lr,
-                        loss=loss,
-                        **terms,
-                        elapsed_s=round(time.perf_counter() - started, 2),
-                    )
-                    progress.update(bar, loss=f"{loss:.4f}")
-                progress.update(bar, completed=state.step)
-                if any_rank(stop.requested, context, device):
-                    run.save(run.last_path, state)
-                    raise TrainingInterrupted(
-                        f"interrupted at epoch {state.epoch + 1}, step {state.step}; saved "
-                        f"{run.last_path}. Run the same command with --resume to continue."
-                    )
-                if config.checkpoint_every and state.step % config.checkpoint_every == 0:
-                    run.save(run.last_path, state)
-                if state.step >= total_steps:
-                    break
-
-            if state.epoch_step:
-                state.train_loss = state.epoch_loss_sum / state.epoch_step
-                state.train_terms = {
-                    name: total / state.epoch_step for name, total in state.epoch_term_sums.items()
-                }
-            if state.epoch_step >= steps_per_epoch:
-                state.epoch, state.epoch_step, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
-                state.epoch_term_sums = {}
-            finished = state.step >= total_steps or state.epoch >= config.epochs
-            epoch_record = {
-                "train_loss": state.train_loss,
-                **{f"train_{name}": mean for name, mean in state.train_terms.items()},
-            }
-            if finished or (state.epoch_step == 0 and state.epoch % config.val_every == 0):
-                state.last_val_mpjpe_mm = run.validate(data.val)
-                if state.last_val_mpjpe_mm < state.best_val_mpjpe_mm:
-                    state.best_val_mpjpe_mm = state.last_val_mpjpe_mm
-                    state.best_epoch = state.epoch
-                    run.save(run.best_path, state)
-                epoch_record["val_mpjpe_mm"] = state.last_val_mpjpe_mm
-                progress.update(bar, val=f"{state.last_val_mpjpe_mm:.1f} mm")
-            log.write(
-                step=state.step,
-                epoch=state.epoch,
-                **epoch_record,
-                elapsed_s=round(time.perf_counter() - started, 2),
-            )
-            run.save(run.last_path, state)
-            console.print(_epoch_line(state, config.epochs))
-
-    console.print(
-        f"done: best validation MPJPE {state.best_val_mpjpe_mm:.1f} mm (epoch {state.best_epoch}); "
-        f"checkpoints in {out_dir}"
-    )
-    return {
-        "out_dir": str(out_dir),
-        "best_checkpoint": str(run.best_path),
-        "last_checkpoint": str(run.last_path),
-        "device": str(device),
-        "world_size": context.world_size,
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "wall_time_s": time.perf_counter() - started,
-        **asdict(state),
-    }
+    return steps_per_epoch, total_steps
 
 
 def load_training_data(recipe: Recipe, window_frames: int) -> TrainingData:
@@ -461,6 +494,17 @@ class _Run:
             self.ema.n_averaged.fill_(max(1, checkpoint["step"]))
         return TrainState(**checkpoint["train_state"]), checkpoint["rng_state"]
 
+    def check_finite(self, name: str, value: float, state: TrainState) -> None:
+        """Stop a diverged run (NaN/Inf loss or metric) before it saves a checkpoint."""
+        if not any_rank(not math.isfinite(value), self.context, self.device):
+            return
+        shown = "NaN/Inf on another process" if math.isfinite(value) else value
+        kept = f"kept {self.last_path}" if self.last_path.is_file() else "no checkpoint saved"
+        raise TrainingDiverged(
+            f"training diverged at step {state.step}: {name} is {shown}; {kept} (lower "
+            "train.lr, check the data, or set train.grad_clip)"
+        )
+
     def _autocast(self):
         dtype = self.amp_dtype
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
@@ -578,8 +622,7 @@ class RunLog:
 
     def write(self, **record: Any) -> None:
         if self.enabled:
-            with open(self.path, "a", encoding="utf-8") as log_file:
-                log_file.write(json.dumps(record) + "\n")
+            append_line(self.path, json.dumps(record))
 
 
 class _StopSignal:
@@ -607,6 +650,69 @@ class _StopSignal:
     def __exit__(self, *exc_info) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
+
+
+class _Monitor:
+    """What a person sees of a run: console lines, progress bar, log.jsonl, Ctrl-C.
+
+    Only rank 0 prints and logs; every rank listens for the stop signals.
+    """
+
+    def __init__(self, out_dir: Path, context: Distributed) -> None:
+        self.out_dir, self.context = out_dir, context
+        self.started = time.perf_counter()
+        self.console = Console(quiet=not context.is_main, highlight=False)
+
+    def start(self, step: int, total_steps: int) -> None:
+        """Open log.jsonl (keeping lines up to `step` on resume) and the progress bar."""
+        self.log = RunLog(
+            self.out_dir / "log.jsonl", enabled=self.context.is_main, keep_until_step=step
+        )
+        self.progress = _progress_bar(self.console)
+        self.bar = self.progress.add_task(
+            "train", total=total_steps, completed=step, loss="-", val="-"
+        )
+        self.stop = _StopSignal()
+
+    def __enter__(self) -> _Monitor:
+        self.stop.__enter__()
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.progress.__exit__(*exc_info)
+        self.stop.__exit__(*exc_info)
+
+    def print(self, text: str) -> None:
+        self.console.print(text)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def stop_requested(self) -> bool:
+        return self.stop.requested
+
+    def log_step(self, state: TrainState, lr: float, loss: float, terms: dict) -> None:
+        self.log.write(
+            step=state.step,
+            epoch=state.epoch,
+            lr=lr,
+            loss=loss,
+            **terms,
+            elapsed_s=round(self.elapsed(), 2),
+        )
+        self.progress.update(self.bar, loss=f"{loss:.4f}")
+
+    def advance(self, step: int) -> None:
+        self.progress.update(self.bar, completed=step)
+
+    def validated(self, val_mpjpe_mm: float) -> None:
+        self.progress.update(self.bar, val=f"{val_mpjpe_mm:.1f} mm")
+
+    def log_epoch(self, state: TrainState, record: dict[str, Any]) -> None:
+        self.log.write(
+            step=state.step, epoch=state.epoch, **record, elapsed_s=round(self.elapsed(), 2)
+        )
 
 
 def _progress_bar(console: Console) -> Progress:

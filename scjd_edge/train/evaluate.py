@@ -19,7 +19,7 @@ from torch import nn
 
 from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import flip_pose
-from scjd_edge.errors import ConfigError
+from scjd_edge.errors import CheckpointError, ConfigError
 from scjd_edge.io import write_json
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, recipe_of
 from scjd_edge.train.distributed import resolve_device
@@ -105,6 +105,11 @@ def evaluate_checkpoint(
         predicted.append(predict_centre(model, keypoints_2d, deployment, flip).float().cpu())
         target.append(batch["pose_3d"][:, keypoints_2d.shape[1] // 2])
     predicted_mm = 1000.0 * torch.cat(predicted)  # (P, 17, 3)
+    if not predicted_mm.isfinite().all():
+        raise CheckpointError(
+            f"{checkpoint_path}: the model outputs NaN or Inf on the {split} split "
+            "(diverged weights?); no metrics written"
+        )
     target_mm = 1000.0 * torch.cat(target)
     sequence_index = windows.window_sequence_index
     actions = [windows.sequences[int(i)].action for i in sequence_index]
