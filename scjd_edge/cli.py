@@ -192,14 +192,18 @@ def evaluate(
 @app.command("export")
 @user_errors
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint with a deployment contract")],
+    model: Annotated[
+        Path,
+        typer.Argument(help="Checkpoint with a deployment contract, or an exported ONNX (--trt)"),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder")],
     fp16: Annotated[bool, typer.Option(help="Also write an FP16 ONNX")] = False,
     int8: Annotated[
         bool, typer.Option(help="Also write a QDQ INT8 ONNX (needs --calib-data)")
     ] = False,
     calib_data: Annotated[
-        str | None, typer.Option(help="Data folder: train split calibrates, val split measures")
+        str | None,
+        typer.Option(help="Data folder: train split calibrates, val split measures"),
     ] = None,
     calib_method: Annotated[str, typer.Option(help="minmax, entropy or percentile")] = "minmax",
     calib_samples: Annotated[int, typer.Option(help="Calibration windows")] = 256,
@@ -210,20 +214,42 @@ def export(
     trt: Annotated[bool, typer.Option(help="Also build a TensorRT engine (needs a GPU)")] = False,
     precision: Annotated[str, typer.Option(help="TensorRT precision: fp32, fp16, int8")] = "fp32",
     min_batch: Annotated[int, typer.Option(help="TensorRT profile: smallest batch")] = 1,
-    opt_batch: Annotated[int, typer.Option(help="TensorRT profile: batch tuned for")] = 8,
-    max_batch: Annotated[int, typer.Option(help="TensorRT profile: largest batch")] = 64,
-    dla_core: Annotated[int | None, typer.Option(help="Jetson DLA core (GPU fallback)")] = None,
+    opt_batch: Annotated[
+        int, typer.Option(help="TensorRT profile: batch tuned for (1 = streaming)")
+    ] = 1,
+    max_batch: Annotated[
+        int, typer.Option(help="TensorRT profile: largest batch (larger calls are split)")
+    ] = 64,
+    dla_core: Annotated[
+        int | None, typer.Option(help="Jetson DLA core (fixed batch = --opt-batch)")
+    ] = None,
     workspace: Annotated[int, typer.Option(help="TensorRT workspace limit (MiB)")] = 1024,
     timing_cache: Annotated[Path | None, typer.Option(help="TensorRT timing cache file")] = None,
+    tf32: Annotated[bool, typer.Option(help="Let FP32 engine layers use TF32 math")] = False,
     opset: Annotated[int, typer.Option(help="ONNX opset (>= 17)")] = 17,
     simplify: Annotated[bool, typer.Option(help="Simplify the ONNX with onnxslim")] = True,
 ):
-    """Export to ONNX (parity-checked), FP16 / INT8 ONNX and optionally TensorRT."""
-    from scjd_edge.export.exporter import export_checkpoint
+    """Export to ONNX (parity-checked), FP16 / INT8 ONNX and optionally TensorRT.
 
-    manifest = export_checkpoint(
-        checkpoint,
-        out,
+    Given an exported ONNX file instead of a checkpoint, builds only the TensorRT engine
+    (--trt), from the ONNX and its metadata: no checkpoint or training code needed.
+    """
+    from scjd_edge.export.exporter import export_checkpoint, export_onnx_engine
+    from scjd_edge.export.options import ExportOptions, TensorRTOptions
+
+    engine_options = None
+    if trt:
+        engine_options = TensorRTOptions(
+            precision=precision,
+            min_batch=min_batch,
+            opt_batch=opt_batch,
+            max_batch=max_batch,
+            dla_core=dla_core,
+            workspace_mb=workspace,
+            timing_cache=timing_cache,
+            tf32=tf32,
+        )
+    options = ExportOptions(
         fp16=fp16,
         int8=int8,
         calib_data=calib_data,
@@ -231,17 +257,14 @@ def export(
         calib_samples=calib_samples,
         max_mpjpe_drop=max_mpjpe_drop,
         force=force,
-        trt=trt,
-        precision=precision,
-        min_batch=min_batch,
-        opt_batch=opt_batch,
-        max_batch=max_batch,
-        dla_core=dla_core,
-        workspace_mb=workspace,
-        timing_cache=timing_cache,
         opset=opset,
         simplify=simplify,
+        trt=engine_options,
     )
+    if model.suffix.lower() == ".onnx":
+        manifest = export_onnx_engine(model, out, options)
+    else:
+        manifest = export_checkpoint(model, out, options)
     failed = [a for a in manifest["artifacts"] if a.get("status") != "ok"]
     if failed:
         raise typer.Exit(code=1)
@@ -263,6 +286,9 @@ def bench(
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch and ORT)")] = None,
     eval_windows: Annotated[int, typer.Option(help="Evaluation windows for MPJPE")] = 2048,
     gate_mm: Annotated[float, typer.Option(help="Accuracy gate vs torch FP32 (mm)")] = 1.0,
+    cuda_graph: Annotated[
+        bool, typer.Option(help="Also time TensorRT engines replayed from a CUDA graph")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Folder for JSON, CSV, markdown, PNG")] = Path(
         "runs/bench"
     ),
@@ -285,6 +311,7 @@ def bench(
         out_dir=out,
         eval_windows=eval_windows,
         gate_mm=gate_mm,
+        cuda_graph=cuda_graph,
     )
 
 

@@ -493,8 +493,9 @@ def render_report(
         "",
         "- Lift your own detector output: `scjd-edge infer "
         f"{out_dir / picture['model_path']} --keypoints people.json --viz out.gif`",
-        "- On a Jetson or desktop GPU: `scjd-edge export <student best.pt> --out engines --trt "
-        "--precision int8 --int8 --calib-data <data>`, then `scjd-edge bench` on the engine.",
+        "- On a Jetson or desktop GPU: `scjd-edge export <student>.onnx --out engines --trt "
+        "--precision fp16` (engines are built from the ONNX alone), then `scjd-edge bench` "
+        "on the engine.",
     ]
     return "\n".join(lines) + "\n"
 

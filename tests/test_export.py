@@ -269,7 +269,6 @@ def test_bad_options_fail_before_work(tmp_path):
     for options, message in (
         ({"opset": 16}, "opset 17 or newer"),
         ({"calib_method": "kl"}, "--calib-method 'kl'"),
-        ({"precision": "int4"}, "--precision 'int4'"),
     ):
         with pytest.raises(ExportError, match=message):
             export_checkpoint(tmp_path / "missing.pt", tmp_path / "out", **options)

@@ -12,6 +12,8 @@ import platform
 import re
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,15 @@ DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 THERMAL_DIR = Path("/sys/devices/virtual/thermal")
 COMMAND_TIMEOUT_S = 5.0
 TEGRASTATS_SECONDS = 2.0
+TEGRASTATS_INTERVAL_MS = 100
+# Whole-module input rail by JetPack generation (Orin / Xavier / Nano); else the rails' sum.
+TOTAL_POWER_RAILS = ("VDD_IN", "VIN_SYS_5V0", "POM_5V_IN")
+POWER_CONVENTION = (
+    "tegrastats power rails sampled every {interval} ms during the timed rounds of the model "
+    "latency; mean_power_mw is the mean of the `rail` readings (whole module, idle power "
+    "included); energy_mj = mean power x wall time of the rounds; mj_per_pose = energy / "
+    "poses computed in those rounds"
+)
 
 
 def device_report() -> dict:
@@ -156,6 +167,86 @@ def parse_tegrastats_power(line: str | None) -> dict[str, int] | None:
         return None
     rails = re.findall(r"\b((?:VDD|POM)_\w+|VIN_\w+)\s+(\d+)(?:mW)?/(\d+)(?:mW)?", line)
     return {name: int(current) for name, current, _ in rails} or None
+
+
+def parse_tegrastats_temperatures(line: str | None) -> dict[str, float] | None:
+    """'cpu@47.5C gpu@45C tj@48.1C' -> {'cpu': 47.5, 'gpu': 45.0, 'tj': 48.1} (deg C)."""
+    found = re.findall(r"\b(\w+)@(-?[\d.]+)C\b", line or "")
+    return {name: float(value) for name, value in found} or None
+
+
+def power_summary(lines: list[str], seconds: float, poses: int) -> dict | None:
+    """Mean power, energy and mJ per pose from tegrastats lines recorded over `seconds`.
+
+    None when no line carries a power rail (not a Jetson, or tegrastats printed nothing).
+    """
+    readings = [r for r in map(parse_tegrastats_power, lines) if r]
+    if not readings or seconds <= 0 or poses < 1:
+        return None
+    rail = next((name for name in TOTAL_POWER_RAILS if name in readings[0]), None)
+    totals = [r.get(rail, 0) if rail else sum(r.values()) for r in readings]
+    mean_mw = float(np.mean(totals))
+    temperatures = [t for t in map(parse_tegrastats_temperatures, lines) if t]
+    energy_mj = mean_mw * seconds  # mW x s = mJ
+    return {
+        "source": "tegrastats",
+        "samples": len(readings),
+        "seconds": seconds,
+        "rail": rail or "sum of rails",
+        "mean_power_mw": mean_mw,
+        "rails_mean_mw": {
+            name: float(np.mean([r[name] for r in readings if name in r])) for name in readings[0]
+        },
+        "energy_mj": energy_mj,
+        "poses": poses,
+        "mj_per_pose": energy_mj / poses,
+        "max_temperatures_c": {
+            name: max(t[name] for t in temperatures if name in t) for name in temperatures[0]
+        }
+        if temperatures
+        else None,
+        "convention": POWER_CONVENTION.format(interval=TEGRASTATS_INTERVAL_MS),
+    }
+
+
+class TegrastatsSampler:
+    """Streams tegrastats lines while the `with` block runs; `summary(poses)` afterwards."""
+
+    def __init__(self, command: list[str] | None = None) -> None:
+        self.command = command or ["tegrastats", "--interval", str(TEGRASTATS_INTERVAL_MS)]
+        self.lines: list[str] = []
+        self.seconds = 0.0
+
+    def __enter__(self) -> TegrastatsSampler:
+        self._process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._started = time.perf_counter()
+        return self
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            if line.strip():
+                self.lines.append(line.strip())
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=COMMAND_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._reader.join(timeout=COMMAND_TIMEOUT_S)
+
+    def summary(self, poses: int) -> dict | None:
+        return power_summary(self.lines, self.seconds, poses)
+
+
+def power_sampler() -> TegrastatsSampler | None:
+    """A tegrastats sampler on a Jetson (tegrastats on PATH), else None."""
+    return TegrastatsSampler() if shutil.which("tegrastats") else None
 
 
 def thermal_zones() -> dict[str, float] | None:

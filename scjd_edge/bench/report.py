@@ -97,6 +97,9 @@ class BenchRow(_Strict):
     startup_s: float | None = None  # load the file + first output (incl. compilation)
     cost: CostRecord | None = None
     cost_note: str | None = None  # why `cost` is missing
+    # TensorRT rows: CUDA-event times of execute_async_v3 alone and of the copies (timing.py)
+    engine_timing: dict[str, Any] | None = None
+    power: dict[str, Any] | None = None  # Jetson: tegrastats during the timed rounds
 
 
 class DataRecord(_Strict):
@@ -121,6 +124,7 @@ class SettingsRecord(_Strict):
     threads: int | None
     eval_windows: int
     gate_mm: float
+    cuda_graph: bool = False
 
 
 class GoalRecord(_Strict):

@@ -11,6 +11,7 @@ A failure is a row with its reason; it never stops the other rows (as `yolo benc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -25,7 +26,7 @@ import torch
 from rich.console import Console
 
 from scjd_edge import __version__
-from scjd_edge.bench.device import device_report
+from scjd_edge.bench.device import device_report, power_sampler
 from scjd_edge.bench.flops import (
     DELIVERED_POSE_CONVENTION,
     FRAME_CONVENTION,
@@ -43,7 +44,7 @@ from scjd_edge.bench.report import (
     print_report,
     write_all,
 )
-from scjd_edge.bench.timing import measure_latency
+from scjd_edge.bench.timing import measure_latency, phase_stats
 from scjd_edge.config import ModelConfig
 from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import PoseDataset, load_dataset
@@ -60,6 +61,7 @@ BACKENDS_OF_FORMAT = {
 }
 FORMAT_OF_SUFFIX = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx"}
 FORMAT_OF_SUFFIX.update({".engine": "engine", ".plan": "engine"})
+CUDA_GRAPH_VARIANT = "engine+graph"
 # Test subjects of the data sets whose split is fixed (data/README, METHOD.md), used when
 # no checkpoint's recipe names them.
 DEFAULT_TEST_SUBJECTS = {"cmu": ["CMU01"], "h36m": ["S9", "S11"], "synthetic": ["SYN6"]}
@@ -77,7 +79,10 @@ TIMING_CONVENTION = (
     "model = Predictor.run_model on prepared inputs (the network alone); e2e = "
     "Predictor.__call__ on raw 2D windows (frame sampling + model + centre frame); latency "
     "per call of `batch` windows; poses/s = batch / mean latency; CPU timed with "
-    "time.perf_counter, torch on CUDA with CUDA events"
+    "time.perf_counter, torch on CUDA with CUDA events; TensorRT rows also carry "
+    "engine_timing: CUDA events around execute_async_v3 alone (compute) and around the "
+    "host-to-device / device-to-host copies from pinned buffers, per call of `batch` "
+    "windows (split into engine calls of at most the profile's max batch)"
 )
 
 
@@ -150,6 +155,7 @@ def run_bench(
     test_subjects: list[str] | None = None,
     devices: list[str] | None = None,
     console: Console | None = None,
+    cuda_graph: bool = False,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
     goals: Callable[[dict], list[dict]] | None = None,
@@ -162,7 +168,8 @@ def run_bench(
     gate_mm: a row whose MPJPE is more than this worse than the torch FP32 row of the same
     source model gets status "below_gate". test_subjects: default from the checkpoints'
     recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
-    (default: both where CUDA exists). extra_markdown(report) -> text appended to the
+    (default: both where CUDA exists). cuda_graph: also time TensorRT engines replayed from
+    a CUDA graph (variant "engine+graph"). extra_markdown(report) -> text appended to the
     markdown report; goals(report) -> the `goals` list stored in the report
     (scjd_edge.bench.goals).
     """
@@ -186,17 +193,19 @@ def run_bench(
         "threads": threads,
         "eval_windows": eval_windows,
         "gate_mm": gate_mm,
+        "cuda_graph": cuda_graph,
     }
+    ort_trt_cache = Path(out_dir) / "ort_tensorrt_cache"
     device = device_report()
     warnings = list(device["warnings"]) + _load_warning(device)
     rows = []
     for source in sources:
-        targets = [t for t in _targets(source, backends) if _on(t, devices)]
+        targets = [t for t in _targets(source, backends, cuda_graph) if _on(t, devices)]
         if not targets and source.problem is None:
             warnings.append(f"{source.name}: none of the requested backends runs it")
         for target in targets:
             console.print(f"[dim]bench {source.name} on {target.backend} {target.variant}[/]")
-            rows += _bench_target(source, target, evaluation, settings)
+            rows += _bench_target(source, target, evaluation, settings, ort_trt_cache)
     _apply_gate(rows, gate_mm)
     _refuse_when_nothing_ran(rows)
     report = {
@@ -316,30 +325,38 @@ def _read_checkpoint(source: ModelSource) -> None:
     source.test_subjects = list(recipe.data.test_subjects)
 
 
-def _read_onnx(source: ModelSource, onnx_path: Path | None = None) -> None:
+def _read_onnx(source: ModelSource) -> None:
     from scjd_edge.export.onnx_export import read_deployment, read_metadata
 
-    onnx_path = onnx_path or source.path
-    metadata = read_metadata(onnx_path)
-    source.kind = metadata.get("kind")
-    source.source = metadata.get("source_checkpoint_sha256", f"onnx:{sha256_file(onnx_path)}")
-    source.deployment = read_deployment(onnx_path)
-    if source.format == "onnx":
-        source.precision = metadata.get("precision", "fp32")
-    if "model_config" in metadata:
-        source.model_config = ModelConfig.model_validate(json.loads(metadata["model_config"]))
+    metadata = read_metadata(source.path)
+    _apply_metadata(source, metadata, f"onnx:{sha256_file(source.path)}")
+    source.deployment = read_deployment(source.path)
+    source.precision = metadata.get("precision", "fp32")
 
 
 def _read_engine(source: ModelSource) -> None:
-    from scjd_edge.export.tensorrt import read_sidecar
+    """The sidecar's contract, and the source ONNX's metadata it carries (or the ONNX beside)."""
+    from scjd_edge.export.onnx_export import read_metadata
+    from scjd_edge.export.tensorrt_plan import read_sidecar
 
     sidecar = read_sidecar(source.path)
     source.deployment = sidecar["deployment"]
-    source.precision = sidecar.get("precision", "fp32")
-    onnx_path = source.path.with_name(sidecar.get("onnx", ""))
     source.source = f"engine:{sha256_file(source.path)}"
-    if sidecar.get("onnx") and onnx_path.is_file():
-        _read_onnx(source, onnx_path)
+    metadata = sidecar.get("onnx_metadata")
+    beside = source.path.with_name(sidecar["onnx"])
+    if metadata is None and beside.is_file():
+        metadata = read_metadata(beside)
+    if metadata:
+        _apply_metadata(source, metadata, f"onnx:{sidecar.get('onnx_sha256')}")
+    source.precision = sidecar["precision"]
+
+
+def _apply_metadata(source: ModelSource, metadata: dict[str, str], fallback_source: str) -> None:
+    """Kind, source identity (the checkpoint an ONNX came from) and model config."""
+    source.kind = metadata.get("kind")
+    source.source = metadata.get("source_checkpoint_sha256", fallback_source)
+    if "model_config" in metadata:
+        source.model_config = ModelConfig.model_validate(json.loads(metadata["model_config"]))
 
 
 def _delivered_cost(source: ModelSource) -> dict | None:
@@ -374,7 +391,9 @@ def _cached_cost(model_config_json: str, frames: int) -> ModelCost:
     return _COST_CACHE[key]
 
 
-def _targets(source: ModelSource, backends: list[str] | None) -> list[Target]:
+def _targets(
+    source: ModelSource, backends: list[str] | None, cuda_graph: bool = False
+) -> list[Target]:
     """Backends that run this file here, as filtered by `backends`."""
     wanted = [b for b in BACKENDS_OF_FORMAT[source.format] if not backends or b in backends]
     cuda = torch.cuda.is_available()
@@ -387,6 +406,8 @@ def _targets(source: ModelSource, backends: list[str] | None) -> list[Target]:
             targets += _onnxruntime_targets()
         else:
             targets.append(Target("tensorrt", "cuda:0", "engine"))
+            if cuda_graph:
+                targets.append(Target("tensorrt", "cuda:0", CUDA_GRAPH_VARIANT))
     return targets
 
 
@@ -409,7 +430,11 @@ def _onnxruntime_targets() -> list[Target]:
 
 
 def _bench_target(
-    source: ModelSource, target: Target, evaluation: EvaluationSet, settings: dict
+    source: ModelSource,
+    target: Target,
+    evaluation: EvaluationSet,
+    settings: dict,
+    ort_trt_cache: Path,
 ) -> list[dict]:
     """Rows (one per batch) for one file on one backend; failures become failed rows."""
     base = _base_row(source, target)
@@ -418,7 +443,7 @@ def _bench_target(
     try:
         windows = evaluation.windows(int(source.deployment.window_frames))
         started = time.perf_counter()
-        predictor = _load(source, target, settings["threads"])
+        predictor = _load(source, target, settings["threads"], ort_trt_cache)
         predictor(windows[:1])  # first output: torch.compile / TensorRT EP build here
         base["startup_s"] = time.perf_counter() - started
         accuracy = _accuracy(predictor, windows, evaluation.pose_3d_centre, settings["batches"])
@@ -460,22 +485,40 @@ def _base_row(source: ModelSource, target: Target) -> dict[str, Any]:
     }
 
 
-def _load(source: ModelSource, target: Target, threads: int | None):
+def _load(source: ModelSource, target: Target, threads: int | None, ort_trt_cache: Path):
     from scjd_edge.export.runtime import load_predictor
 
     predictor = load_predictor(
         source.path,
         backend=target.backend,
         device=target.device,
-        providers=list(target.providers) if target.providers else None,
+        providers=_providers(target, ort_trt_cache),
         threads=threads,
     )
+    if target.variant == CUDA_GRAPH_VARIANT:
+        predictor.run_model.cuda_graph = True
     if target.backend == "onnxruntime" and predictor.device != _provider_device(target):
         raise ExportError(
             f"{source.path}: requested {target.variant}, but ONNX Runtime runs it on "
             f"{predictor.device} (the provider failed to initialise)"
         )
     return predictor
+
+
+def _providers(target: Target, cache: Path) -> list | None:
+    """The provider chain; ONNX Runtime's TensorRT EP keeps engine and timing caches in `cache`."""
+    if not target.providers:
+        return None
+    options = {
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(cache),
+    }
+    return [
+        (name, options) if name == "TensorrtExecutionProvider" else name
+        for name in target.providers
+    ]
 
 
 def _provider_device(target: Target) -> str:
@@ -518,16 +561,34 @@ def _timed_row(
         "rounds": settings["rounds"],
         "device": timer_device,
     }
-    model_stats = measure_latency(
-        lambda: predictor.run_model(model_keypoints_2d, frame_offsets), batch, **timing
-    )
+    engine_phases: list[dict[str, float]] = []
+
+    def run_model() -> None:
+        predictor.run_model(model_keypoints_2d, frame_offsets)
+        if target.backend == "tensorrt":
+            engine_phases.append(predictor.run_model.last_phases_ms)
+
+    sampler = power_sampler()
+    with sampler or contextlib.nullcontext():
+        model_stats = measure_latency(run_model, batch, **timing)
     end_to_end_stats = measure_latency(lambda: predictor(batch_windows), batch, **timing)
-    return dict(
+    row = dict(
         base,
         batch=batch,
         model_latency=model_stats.as_dict(),
         end_to_end_latency=end_to_end_stats.as_dict(),
     )
+    if engine_phases:
+        runner = predictor.run_model
+        row["engine_timing"] = {
+            **phase_stats(engine_phases[settings["warmup"] :], batch),
+            "engine_calls_per_batch": -(-batch // runner.max_batch),
+            "profile_batch": [runner.min_batch, runner.max_batch],
+            "cuda_graph": runner.cuda_graph,
+        }
+    if sampler is not None:
+        row["power"] = sampler.summary(poses=batch * model_stats.iterations)
+    return row
 
 
 def _repeat_to(windows: np.ndarray, count: int) -> np.ndarray:
@@ -546,16 +607,17 @@ def _reason(error: BaseException) -> str:
 
 
 def _apply_gate(rows: list[dict], gate_mm: float) -> None:
-    """Delta to the torch FP32 (eager) row of the same source model; below_gate past it."""
+    """Delta to the FP32 reference row of the same source model; below_gate past it.
+
+    The reference is torch FP32 (eager), else ONNX Runtime FP32 on the CPU (an engine
+    benched on a device without its checkpoint is gated against the ONNX it came from).
+    """
     reference = {}
-    for row in rows:
-        is_reference = (row["backend"], row["variant"], row["precision"]) == (
-            "torch",
-            "eager",
-            "fp32",
-        )
-        if is_reference and row["mpjpe_mm"] is not None:
-            reference.setdefault(row["source"], row["mpjpe_mm"])
+    for kind in (("torch", "eager", "fp32"), ("onnxruntime", "CPU EP", "fp32")):
+        for row in rows:
+            is_reference = (row["backend"], row["variant"], row["precision"]) == kind
+            if is_reference and row["mpjpe_mm"] is not None:
+                reference.setdefault(row["source"], row["mpjpe_mm"])
     for row in rows:
         if row["mpjpe_mm"] is None or row["source"] not in reference:
             continue

@@ -146,3 +146,19 @@ def _summarise(
 
 def _no_op() -> None:
     return None
+
+
+def phase_stats(samples: list[dict[str, float]], batch: int) -> dict[str, dict]:
+    """Per-phase statistics of device times read from CUDA events, one dict per call.
+
+    samples: [{"h2d": ms, "compute": ms, "d2h": ms}, ...] (tensorrt_runner.PHASES) ->
+    {"h2d": TimingStats dict, ...}; throughput counts only that phase's own time.
+    """
+    if not samples:
+        raise ValueError("phase_stats needs at least one sample")
+    stats = {}
+    for phase in samples[0]:
+        values = np.asarray([sample[phase] for sample in samples], dtype=np.float64)
+        wall_seconds = max(float(values.sum()) / 1000.0, 1e-12)
+        stats[phase] = _summarise([values], batch, wall_seconds, cuda_events=True).as_dict()
+    return stats

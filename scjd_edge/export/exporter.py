@@ -7,6 +7,9 @@
     manifest.json        every artifact: status (and reason), size, sha256, precision,
                          validation MPJPE and its delta against the torch model
 
+From an exported ONNX file alone (`export_onnx_engine`, `scjd-edge export model.onnx --trt`)
+it builds the engine on the device, with no checkpoint, torch model or data set needed.
+
 Like Ultralytics' exporter, a format that fails is a row with its reason, not the end of
 the run; the FP32 ONNX is the exception, since every other artifact is made from it. The
 folder is one transaction (`scjd_edge.io.staged_folder`): built beside `out_dir` and
@@ -29,9 +32,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from scjd_edge import __version__
+from scjd_edge.contract import Deployment
 from scjd_edge.errors import ExportError, ScjdError
-from scjd_edge.export import quantize, tensorrt
-from scjd_edge.export.onnx_export import build_metadata, check_parity, export_onnx
+from scjd_edge.export import quantize, tensorrt_plan
+from scjd_edge.export.onnx_export import (
+    build_metadata,
+    check_parity,
+    export_onnx,
+    read_deployment,
+    read_metadata,
+)
+from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
 from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
 
@@ -44,50 +55,24 @@ console = Console()
 def export_checkpoint(
     checkpoint: str | Path,
     out_dir: str | Path,
-    *,
-    fp16: bool = False,
-    int8: bool = False,
-    calib_data: str | Path | None = None,
-    calib_method: str = "minmax",
-    calib_samples: int = 256,
-    max_mpjpe_drop: float = 1.0,
-    force: bool = False,
-    trt: bool = False,
-    precision: str = "fp32",
-    min_batch: int = 1,
-    opt_batch: int = 8,
-    max_batch: int = 64,
-    dla_core: int | None = None,
-    workspace_mb: int = 1024,
-    timing_cache: str | Path | None = None,
-    opset: int = 17,
-    simplify: bool = True,
-    parity_tolerance_mm: float = 0.1,
+    options: ExportOptions | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Export `checkpoint` into `out_dir`; returns the manifest (also written as JSON).
 
-    calib_data: data folder whose training split calibrates INT8 and whose validation split
-    measures every artifact (default: the data the checkpoint was trained on). Raises
-    ExportError when the FP32 ONNX fails its parity gate (tolerance in mm of max abs error)
-    and, before any work, when --trt is asked without TensorRT.
+    options: what to write (`fields` build one when it is not given). Its calib_data is the
+    data folder whose training split calibrates INT8 and whose validation split measures
+    every artifact (default: the data the checkpoint was trained on). Raises ExportError
+    when the FP32 ONNX fails its parity gate and, before any work, when --trt is asked
+    without TensorRT.
     """
-    _check_options(calib_method, calib_samples, opset, precision, parity_tolerance_mm)
+    if options is not None and fields:
+        raise TypeError(f"export_checkpoint: pass options or {sorted(fields)}, not both")
+    options = options or ExportOptions(**fields)
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
-    plan = None
-    if trt:  # before any expensive work: TensorRT missing or a bad profile fails at once
-        plan = tensorrt.builder_plan(
-            tensorrt.require_tensorrt().__version__,
-            precision,
-            "fp32",
-            dla_core,
-            min_batch=min_batch,
-            opt_batch=opt_batch,
-            max_batch=max_batch,
-            workspace_mb=workspace_mb,
-            timing_cache=timing_cache or out_dir / TIMING_CACHE_NAME,
-        )
-    job = _prepare(Path(checkpoint), calib_data)
+    plan = _tensorrt_plan(options, out_dir)  # before any work: no TensorRT fails at once
+    job = _prepare(Path(checkpoint), options.calib_data)
     # Built beside out_dir and swapped in whole: a failed or killed export leaves the old
     # folder as it was, and two exports into one folder never mix their files.
     with staged_folder(out_dir, keep=(TIMING_CACHE_NAME,)) as staging:
@@ -98,38 +83,49 @@ def export_checkpoint(
             "onnx",
             "fp32",
             job.paths["fp32"],
-            lambda: _export_fp32(job, opset, simplify, parity_tolerance_mm),
+            lambda: _export_fp32(job, options.opset, options.simplify, options.parity_tolerance_mm),
         )
         if fp32["status"] != "ok":
             raise ExportError(f"FP32 ONNX export failed (nothing written): {fp32['reason']}")
-        needed = {"fp16": fp16, "int8": int8}
+        needed = {"fp16": options.fp16, "int8": options.int8}
         if plan is not None:
             needed[plan["build_from"]] = True
         if needed["fp16"]:
             _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
         if needed["int8"]:
             _attempt(
-                manifest,
-                "onnx",
-                "int8",
-                job.paths["int8"],
-                lambda: _export_int8(job, calib_method, calib_samples, max_mpjpe_drop, force),
+                manifest, "onnx", "int8", job.paths["int8"], lambda: _export_int8(job, options)
             )
         if plan is not None:
-            engine = staging / f"{job.name}.{precision}.engine"
+            engine = staging / f"{job.name}.{plan['precision']}.engine"
             _attempt(
                 manifest,
                 "tensorrt",
-                precision,
+                plan["precision"],
                 engine,
                 lambda: _build_engine(job, manifest, engine, plan),
+                companions=(tensorrt_plan.sidecar_path(engine),),
             )
-        for row in manifest["artifacts"]:  # reasons name the files where they will be
-            if row.get("reason"):
-                row["reason"] = row["reason"].replace(str(staging), str(out_dir))
-        write_json(staging / MANIFEST_NAME, manifest)
+        _write_manifest(manifest, staging, out_dir)
     _print_summary(manifest, out_dir)
     return manifest
+
+
+def _tensorrt_plan(options: ExportOptions, out_dir: Path) -> dict[str, Any] | None:
+    if options.trt is None:
+        return None
+    return tensorrt_plan.builder_plan(
+        tensorrt_plan.require_tensorrt().__version__,
+        options.trt,
+        timing_cache=options.trt.timing_cache or out_dir / TIMING_CACHE_NAME,
+    )
+
+
+def _write_manifest(manifest: dict, staging: Path, out_dir: Path) -> None:
+    for row in manifest["artifacts"]:  # reasons name the files where they will be
+        if row.get("reason"):
+            row["reason"] = row["reason"].replace(str(staging), str(out_dir))
+    write_json(staging / MANIFEST_NAME, manifest)
 
 
 @dataclass
@@ -226,22 +222,6 @@ def _manifest_header(job: _ExportJob, plan: dict | None) -> dict[str, Any]:
     }
 
 
-def _check_options(
-    calib_method: str, calib_samples: int, opset: int, precision: str, tolerance_mm: float
-) -> None:
-    if calib_method not in quantize.CALIBRATION_METHODS:
-        methods = list(quantize.CALIBRATION_METHODS)
-        raise ExportError(f"--calib-method {calib_method!r}: expected one of {methods}")
-    if calib_samples < 1:
-        raise ExportError(f"--calib-samples {calib_samples}: expected at least 1")
-    if opset < 17:
-        raise ExportError(f"--opset {opset}: scjd-edge exports opset 17 or newer")
-    if precision not in tensorrt.PRECISIONS:
-        raise ExportError(f"--precision {precision!r}: expected one of {tensorrt.PRECISIONS}")
-    if tolerance_mm <= 0:
-        raise ExportError(f"parity tolerance {tolerance_mm} mm: expected a positive number")
-
-
 def load_split_windows(
     dataset: Any, subjects: list[str], split_name: str, window_frames: int, max_windows: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -267,9 +247,17 @@ def _mpjpe_mm(pose_3d: np.ndarray, target: np.ndarray) -> float:
 
 
 def _attempt(
-    manifest: dict, kind: str, precision: str, path: Path, make: Callable[[], dict]
+    manifest: dict,
+    kind: str,
+    precision: str,
+    path: Path,
+    make: Callable[[], dict],
+    companions: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Run one format's export; its manifest row records success or the reason it failed."""
+    """Run one format's export; its manifest row records success or the reason it failed.
+
+    companions: files written with `path` (an engine's sidecar), removed with it on failure.
+    """
     row: dict[str, Any] = {"format": kind, "precision": precision, "file": path.name}
     started = time.perf_counter()
     try:
@@ -277,7 +265,8 @@ def _attempt(
     except Exception as error:  # a failed format is reported, not fatal (Ultralytics-style)
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
-        path.unlink(missing_ok=True)  # no half-written file where the manifest says failed
+        for stale in (path, *companions):  # no half-written file where it says failed
+            stale.unlink(missing_ok=True)
         console.print(f"[bold red]{kind} {precision} failed:[/] {escape(reason)}", highlight=False)
     else:
         row.update(status="ok", size_bytes=path.stat().st_size, sha256=sha256_file(path))
@@ -317,12 +306,13 @@ def _export_fp16(job: _ExportJob) -> dict[str, Any]:
     return {**accuracy, **details}
 
 
-def _export_int8(
-    job: _ExportJob, method: str, samples: int, max_mpjpe_drop: float, force: bool
-) -> dict[str, Any]:
+def _export_int8(job: _ExportJob, options: ExportOptions) -> dict[str, Any]:
+    method, max_mpjpe_drop, force = options.calib_method, options.max_mpjpe_drop, options.force
     subjects = job.recipe.data.train_subjects
     window_frames = int(job.checkpoint["deployment"].window_frames)
-    calibration, _ = load_split_windows(job.dataset, subjects, "train", window_frames, samples)
+    calibration, _ = load_split_windows(
+        job.dataset, subjects, "train", window_frames, options.calib_samples
+    )
     report = quantize.write_int8_onnx(
         job.paths["fp32"],
         job.paths["int8"],
@@ -358,14 +348,18 @@ def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> 
         )
     for note in plan["notes"]:
         console.print(f"TensorRT: {escape(note)}")
-    sidecar = tensorrt.build_engine(onnx_path, engine, plan, job.checkpoint["deployment"])
+    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, job.checkpoint["deployment"])
     accuracy = _accuracy(load_predictor(engine, backend="tensorrt"), job)
+    return {**accuracy, **_engine_row(onnx_path, engine, sidecar)}
+
+
+def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
     return {
-        **accuracy,
         "built_from": onnx_path.name,
-        "sidecar": tensorrt.sidecar_path(engine).name,
+        "sidecar": tensorrt_plan.sidecar_path(engine).name,
         "tensorrt_version": sidecar["tensorrt_version"],
         "gpu_name": sidecar["gpu_name"],
+        "layer_devices": sidecar["layer_devices"],
     }
 
 
@@ -379,9 +373,127 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
             row["precision"],
             "[green]ok[/]" if ok else "[red]failed[/]",
             f"{row['size_bytes'] / 1e6:.3f}" if ok else "",
-            f"{row['mpjpe_mm']:.2f}" if ok else "",
-            f"{row['mpjpe_delta_mm']:+.3f}" if ok else "",
+            f"{row['mpjpe_mm']:.2f}" if ok and "mpjpe_mm" in row else "",
+            f"{row['mpjpe_delta_mm']:+.3f}" if ok and "mpjpe_delta_mm" in row else "",
             escape(row["file"] if ok else row["reason"]),
         )
     console.print(table)
     console.print(f"wrote {escape(str(out_dir / MANIFEST_NAME))}")
+
+
+# --- an engine from an ONNX file alone (no checkpoint, torch model or training data) --------
+
+# Validation subjects of the data sets with a fixed split (data/README), for the optional
+# on-device accuracy check of an engine built from an ONNX file.
+VALIDATION_SUBJECTS = {"cmu": ["CMU03", "CMU102"], "h36m": ["S8"], "synthetic": ["SYN5"]}
+
+
+def export_onnx_engine(
+    onnx_path: str | Path, out_dir: str | Path, options: ExportOptions
+) -> dict[str, Any]:
+    """Build `options.trt`'s engine from an exported ONNX file and its metadata (trtexec's job).
+
+    An FP16 engine on TensorRT 11 needs the FP16 ONNX: given the FP32 one it is converted
+    here; an INT8 engine needs the QDQ `.int8.onnx` itself. With `options.calib_data`, the
+    engine's validation MPJPE is compared with ONNX Runtime's on the same ONNX file.
+    Returns the manifest (also written as JSON).
+    """
+    onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    if options.trt is None:
+        raise ExportError(
+            f"{onnx_path}: from an ONNX file `scjd-edge export` builds a TensorRT engine only; "
+            "add --trt (ONNX, FP16 and INT8 exports start from a checkpoint)"
+        )
+    if out_dir.resolve() in onnx_path.resolve().parents:
+        raise ExportError(
+            f"--out {out_dir}: holds the ONNX file itself, and an export replaces the whole "
+            "folder; choose another folder for the engine"
+        )
+    _check_out_dir(out_dir)
+    plan = _tensorrt_plan(options, out_dir)
+    deployment = read_deployment(onnx_path)
+    given = read_metadata(onnx_path).get("precision", "fp32")
+    stem = onnx_path.name.removesuffix(".onnx").removesuffix(f".{given}")
+    manifest = {
+        "format": "scjd-edge-export",
+        "package_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "onnx": str(onnx_path),
+        "onnx_sha256": sha256_file(onnx_path),
+        "deployment": deployment.to_dict(),
+        "tensorrt_plan": plan,
+        "artifacts": [],
+    }
+    with staged_folder(out_dir, keep=(TIMING_CACHE_NAME,)) as staging:
+        fp16_copy = staging / f"{stem}.fp16.onnx"
+        source = _onnx_source(onnx_path, given, plan["build_from"], fp16_copy)
+        if source == fp16_copy:
+            _attempt(
+                manifest, "onnx", "fp16", source, lambda: quantize.convert_fp16(onnx_path, source)
+            )
+        engine = staging / f"{stem}.{plan['precision']}.engine"
+        _attempt(
+            manifest,
+            "tensorrt",
+            plan["precision"],
+            engine,
+            lambda: _engine_from_onnx(source, engine, plan, deployment, options.calib_data),
+            companions=(tensorrt_plan.sidecar_path(engine),),
+        )
+        _write_manifest(manifest, staging, out_dir)
+    _print_summary(manifest, out_dir)
+    return manifest
+
+
+def _onnx_source(onnx_path: Path, given: str, wanted: str, fp16_path: Path) -> Path:
+    """The ONNX file the engine is parsed from: the given one, or its FP16 conversion."""
+    if given == wanted:
+        return onnx_path
+    if (given, wanted) == ("fp32", "fp16"):
+        return fp16_path
+    hint = {
+        "int8": "the QDQ .int8.onnx written by `scjd-edge export --int8`",
+        "fp32": "the FP32 .onnx",
+        "fp16": "the .fp16.onnx or the FP32 .onnx",
+    }[wanted]
+    raise ExportError(
+        f"{onnx_path}: a {given} ONNX cannot give this engine (TensorRT parses a {wanted} "
+        f"ONNX for it); pass {hint}"
+    )
+
+
+def _engine_from_onnx(
+    onnx_path: Path, engine: Path, plan: dict, deployment: Deployment, calib_data: str | None
+) -> dict[str, Any]:
+    for note in plan["notes"]:
+        console.print(f"TensorRT: {escape(note)}")
+    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment)
+    row = _engine_row(onnx_path, engine, sidecar)
+    if calib_data is None:
+        return row
+    from scjd_edge.data.formats import load_dataset
+
+    dataset = load_dataset(calib_data)
+    subjects = VALIDATION_SUBJECTS.get(dataset.name)
+    if subjects is None:
+        raise ExportError(f"--calib-data {calib_data}: no known validation split for it")
+    windows, truth = load_split_windows(
+        dataset, subjects, "val", int(deployment.window_frames), EVAL_WINDOWS
+    )
+    reference = predict_windows(load_predictor(onnx_path, backend="onnxruntime"), windows)
+    poses = predict_windows(load_predictor(engine, backend="tensorrt"), windows)
+    onnx_mpjpe, engine_mpjpe = _mpjpe_mm(reference, truth), _mpjpe_mm(poses, truth)
+    console.print(
+        f"engine vs ONNX Runtime on {onnx_path.name}, {len(windows)} validation windows of "
+        f"{escape(str(calib_data))}: MPJPE {engine_mpjpe:.2f} vs {onnx_mpjpe:.2f} mm"
+    )
+    return {
+        **row,
+        "mpjpe_mm": engine_mpjpe,
+        "onnxruntime_mpjpe_mm": onnx_mpjpe,
+        "mpjpe_delta_mm": engine_mpjpe - onnx_mpjpe,
+        "max_abs_diff_vs_onnxruntime_mm": 1000.0 * float(np.abs(poses - reference).max()),
+        "mpjpe_vs_onnxruntime_mm": 1000.0
+        * float(np.linalg.norm(poses - reference, axis=-1).mean()),
+        "validation": {"data": str(calib_data), "subjects": subjects, "windows": len(windows)},
+    }

@@ -187,7 +187,7 @@ def onnx_providers(device: str) -> list[str | tuple[str, dict]]:
 
 
 def _tensorrt_predictor(path: Path, device: str) -> Predictor:
-    from scjd_edge.export.tensorrt import TensorRTRunner
+    from scjd_edge.export.tensorrt_runner import TensorRTRunner
 
     if not device.startswith("cuda"):
         raise ExportError(f"{path}: a TensorRT engine runs on a CUDA device, not {device!r}")

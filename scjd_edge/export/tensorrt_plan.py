@@ -1,0 +1,352 @@
+"""TensorRT engines from the exported ONNX files: the build plan, the build and the sidecar.
+
+Supports the name-based Python API of TensorRT 10 (JetPack 6) and 11. Precision comes from
+the ONNX graph where it can: an FP16 ONNX (FP16 weights and compute) and a QDQ INT8 ONNX
+are built as strongly typed networks, so TensorRT runs exactly the types in the file.
+TensorRT 11 removed the FP16/INT8 builder flags and the calibrators and always builds
+strongly typed. TensorRT 10 builds weakly typed networks with builder flags where that is
+the only way to reach the wanted precision: an INT8 engine whose unquantized layers run in
+FP16 (flags INT8 + FP16 on the QDQ graph), and DLA engines. TF32 is cleared unless asked.
+
+`builder_plan` and the sidecar checks are plain functions (tested without a GPU);
+`build_engine` imports TensorRT lazily. Running an engine is `tensorrt_runner`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from scjd_edge.contract import Deployment
+from scjd_edge.errors import ConfigError, ExportError, ScjdError
+from scjd_edge.export.options import TensorRTOptions
+from scjd_edge.io import atomic_path, sha256_file, write_json
+
+INSTALL_GUIDANCE = (
+    "TensorRT is not installed (the Python module `tensorrt` cannot be imported). "
+    "On Jetson it comes with JetPack 6 (`sudo apt install nvidia-tensorrt`, which also "
+    "provides the Python bindings); on a desktop or server with an NVIDIA GPU install "
+    'NVIDIA\'s wheels: `pip install "scjd-edge[trt]"` (or `pip install tensorrt`). '
+    "The ONNX, FP16 and INT8 exports need no TensorRT."
+)
+# NVIDIA, "Working with DLA" (TensorRT 11.4.1 docs): TensorRT 10.7 was the last 10.x release
+# with DLA; DLA was unavailable in 11.0-11.3 (11.4.0: Windows on ARM only) and returned in
+# 11.4.1 for Jetson AGX Orin on JetPack 7.2.2+, strongly typed.
+LAST_TRT10_WITH_DLA = (10, 7)
+FIRST_TRT11_WITH_DLA = (11, 4, 1)
+SIDECAR_KEYS = ("tensorrt_version", "gpu_name", "compute_capability", "precision", "plan")
+SIDECAR_KEYS += ("deployment", "onnx")
+
+
+def require_tensorrt() -> Any:
+    """The `tensorrt` module, or an ExportError that says how to install it."""
+    try:
+        import tensorrt
+    except ImportError:
+        raise ExportError(INSTALL_GUIDANCE) from None
+    return tensorrt
+
+
+def tensorrt_version_parts(version: str | int) -> tuple[int, int, int]:
+    """'10.3.0.30' -> (10, 3, 0); a bare major version 11 -> (11, 0, 0)."""
+    parts = [*str(version).split("."), "0", "0"][:3]
+    try:
+        return int(parts[0]), int(parts[1]), int(parts[2])
+    except ValueError:
+        raise ExportError(f"TensorRT version {version!r} is not of the form MAJOR.MINOR") from None
+
+
+def builder_plan(
+    trt_version: str | int,
+    options: TensorRTOptions,
+    timing_cache: str | Path | None = None,
+) -> dict[str, Any]:
+    """How to build the engine `options` asks for with TensorRT `trt_version`.
+
+    Returns a JSON-able dict: `build_from` (which ONNX precision to parse: "fp32", "fp16"
+    or "int8" QDQ), `strongly_typed`, `network_flags`, `builder_flags` and `cleared_flags`
+    (names of NetworkDefinitionCreationFlag / BuilderFlag members), `device`, `dla_core`,
+    `profile` (batch min/opt/max), `workspace_bytes`, `optimization_level`, `timing_cache`
+    and `notes` (each decision in words). Raises ExportError for what cannot be built.
+    """
+    version = tensorrt_version_parts(trt_version)
+    major, precision = version[0], options.precision
+    if major < 10:
+        raise ExportError(
+            f"TensorRT {trt_version} is too old: scjd-edge builds with the name-based API of "
+            "TensorRT 10 or newer (JetPack 6 ships TensorRT 10)"
+        )
+    dla = options.dla_core is not None
+    if dla:
+        _check_dla(version, precision)
+    notes: list[str] = []
+    strongly_typed = major >= 11 or not (dla or precision == "int8")
+    if major >= 11:
+        notes.append(
+            "TensorRT 11 builds strongly typed networks only: precision comes from the ONNX"
+        )
+    build_from, builder_flags = _precision_source(precision, strongly_typed)
+    notes += _precision_notes(major, precision, build_from, builder_flags)
+    profile = _profile(options, notes)
+    if dla:
+        builder_flags = [*builder_flags, "GPU_FALLBACK"]
+        notes.append(
+            f"DLA core {options.dla_core}; layers DLA cannot run fall back to the GPU "
+            "(the sidecar lists which layers run where)"
+        )
+    cleared = [] if options.tf32 else ["TF32"]
+    if cleared:
+        notes.append("TF32 cleared: FP32 layers compute in full FP32 (--tf32 allows TF32)")
+    return {
+        "tensorrt_version": str(trt_version),
+        "precision": precision,
+        "build_from": build_from,
+        "strongly_typed": strongly_typed,
+        # TensorRT 11 deprecates the flag (strong typing is always on): never passed there.
+        "network_flags": ["STRONGLY_TYPED"] if strongly_typed and major == 10 else [],
+        "builder_flags": builder_flags,
+        "cleared_flags": cleared,
+        "device": "DLA" if dla else "GPU",
+        "dla_core": options.dla_core,
+        "profile": profile,
+        "workspace_bytes": int(options.workspace_mb) << 20,
+        "optimization_level": int(options.optimization_level),
+        "timing_cache": None if timing_cache is None else str(timing_cache),
+        "notes": notes,
+    }
+
+
+def _precision_source(precision: str, strongly_typed: bool) -> tuple[str, list[str]]:
+    """(ONNX precision to parse, builder flags) for a requested engine precision."""
+    if precision == "int8":
+        # Explicit quantization only: TensorRT 10 deprecated the calibrators, 11 removed them.
+        return "int8", [] if strongly_typed else ["INT8", "FP16"]
+    if precision == "fp16" and not strongly_typed:
+        return "fp32", ["FP16"]
+    return precision, []
+
+
+def _precision_notes(major: int, precision: str, build_from: str, flags: list[str]) -> list[str]:
+    notes = []
+    if flags:
+        notes.append(f"weakly typed network with builder flags {flags}")
+    if precision == "int8" and "FP16" in flags:
+        notes.append("INT8 engine: quantized layers in INT8, the others in FP16")
+    elif precision == "int8":
+        notes.append(
+            "INT8 engine on TensorRT 11: quantized layers in INT8, the others in the QDQ "
+            "ONNX's FP32 (TensorRT 11 has no FP16 flag and scjd-edge writes no FP16 QDQ ONNX)"
+        )
+    if precision == "fp16" and major >= 11:
+        notes.append("FP16 engine built from the FP16 ONNX (TensorRT 11 has no FP16 builder flag)")
+    if build_from != precision and precision != "int8":
+        notes.append(f"{precision} engine built from the {build_from.upper()} ONNX")
+    return notes
+
+
+def _profile(options: TensorRTOptions, notes: list[str]) -> dict[str, int]:
+    if options.dla_core is None:
+        return {"min": options.min_batch, "opt": options.opt_batch, "max": options.max_batch}
+    fixed = options.opt_batch
+    notes.append(
+        f"DLA has no dynamic shapes: profile min = opt = max = {fixed} (--opt-batch); "
+        "other batch sizes are padded or split into calls of that size"
+    )
+    return {"min": fixed, "opt": fixed, "max": fixed}
+
+
+def _check_dla(version: tuple[int, int, int], precision: str) -> None:
+    label = ".".join(map(str, version))
+    if precision == "fp32":
+        raise ExportError(
+            "DLA runs FP16 or INT8 only: use --precision fp16 or int8 with --dla-core"
+        )
+    if version[0] == 10 and version[:2] > LAST_TRT10_WITH_DLA:
+        raise ExportError(
+            f"TensorRT {label} has no DLA support (TensorRT 10.7 was the last 10.x release "
+            "with DLA; JetPack 6 ships TensorRT 10.3)"
+        )
+    if version[0] >= 11 and version < FIRST_TRT11_WITH_DLA:
+        raise ExportError(
+            f"TensorRT {label} has no DLA support (restored in 11.4.1 for Jetson AGX Orin on "
+            "JetPack 7.2.2+); on JetPack 6 use its TensorRT 10"
+        )
+
+
+def profile_shapes(profile: dict[str, int], input_frames: int) -> dict[str, dict[str, list[int]]]:
+    """Min/opt/max shapes of each model input for a batch profile (N = input_frames)."""
+    shapes = {}
+    for name, tail in (("keypoints_2d", [input_frames, 17, 2]), ("frame_offsets", [input_frames])):
+        shapes[name] = {level: [profile[level], *tail] for level in ("min", "opt", "max")}
+    return shapes
+
+
+def sidecar_path(engine_path: str | Path) -> Path:
+    """`model.fp16.engine` -> `model.fp16.engine.json`."""
+    engine_path = Path(engine_path)
+    return engine_path.with_name(engine_path.name + ".json")
+
+
+def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
+    """The engine's JSON sidecar, with every key the runner and the bench rely on; its
+    `deployment` read as a Deployment (a contract of any stored version)."""
+    path = sidecar_path(engine_path)
+    if not path.is_file():
+        raise ExportError(
+            f"{engine_path}: its sidecar {path.name} is missing; an engine is only trusted "
+            "with the sidecar written beside it by `scjd-edge export --trt`"
+        )
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ExportError(f"{path}: not valid JSON ({error})") from None
+    missing = [key for key in SIDECAR_KEYS if key not in sidecar]
+    if not isinstance(sidecar, dict) or missing:
+        raise ExportError(
+            f"{path}: not an scjd-edge engine sidecar (missing {missing}); rebuild the engine "
+            "with `scjd-edge export --trt`"
+        )
+    try:
+        sidecar["deployment"] = Deployment.from_dict(sidecar["deployment"])
+    except ConfigError as error:
+        raise ExportError(f"{path}: {error}") from None
+    return sidecar
+
+
+def check_sidecar(
+    sidecar: dict[str, Any], runtime_info: dict[str, Any], source: str = "engine sidecar"
+) -> None:
+    """Raise ExportError unless the engine was built for this TensorRT and GPU.
+
+    Both dicts hold `tensorrt_version`, `gpu_name` and `compute_capability` ("8.7"). A
+    TensorRT engine only runs with the TensorRT version and the GPU model it was built for.
+    """
+    for key in ("tensorrt_version", "gpu_name", "compute_capability"):
+        if key not in sidecar:
+            raise ExportError(f"{source}: key {key!r} is missing")
+    problems = [
+        f"{label} {sidecar[key]!r} at build time, {runtime_info.get(key)!r} here"
+        for key, label in (
+            ("tensorrt_version", "TensorRT"),
+            ("compute_capability", "compute capability"),
+            ("gpu_name", "GPU"),
+        )
+        if str(sidecar[key]) != str(runtime_info.get(key))
+    ]
+    if problems:
+        raise ExportError(
+            f"{source}: the engine does not fit this machine ({'; '.join(problems)}); "
+            "rebuild it here from the ONNX with `scjd-edge export --trt`"
+        )
+
+
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    plan: dict[str, Any],
+    deployment: Deployment,
+) -> dict[str, Any]:
+    """Build and write the engine and its JSON sidecar; returns the sidecar dict.
+
+    Any TensorRT or CUDA error becomes an ExportError naming the ONNX file; on failure
+    neither the engine nor its sidecar is left behind.
+    """
+    trt = require_tensorrt()
+    for stale in (Path(engine_path), sidecar_path(engine_path)):
+        stale.unlink(missing_ok=True)
+    try:
+        return _build(trt, Path(onnx_path), Path(engine_path), plan, deployment)
+    except ScjdError:
+        raise
+    except Exception as error:  # TensorRT raises RuntimeError/TypeError/... of its own
+        raise ExportError(
+            f"{onnx_path}: TensorRT build failed: {type(error).__name__}: {error}"
+        ) from None
+
+
+def _build(
+    trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment: Deployment
+) -> dict:
+    from scjd_edge.export.onnx_export import read_metadata
+    from scjd_edge.export.tensorrt_runner import current_runtime_info
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 0
+    for name in plan["network_flags"]:
+        flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise ExportError(f"{onnx_path}: TensorRT cannot parse it: {'; '.join(errors)}")
+    config = _builder_config(trt, builder, plan)
+    layers = _layer_devices(config, network) if plan["device"] == "DLA" else None
+    profile = builder.create_optimization_profile()
+    graph_inputs = {network.get_input(i).name for i in range(network.num_inputs)}
+    shapes = profile_shapes(plan["profile"], int(deployment.input_frames))
+    shapes = {name: levels for name, levels in shapes.items() if name in graph_inputs}
+    for name, levels in shapes.items():
+        profile.set_shape(name, levels["min"], levels["opt"], levels["max"])
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ExportError(f"{onnx_path}: TensorRT failed to build an engine (see its log above)")
+    if plan["timing_cache"]:
+        with atomic_path(plan["timing_cache"]) as tmp:
+            tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
+    with atomic_path(engine_path) as tmp:
+        tmp.write_bytes(bytes(serialized))
+    sidecar = {
+        **current_runtime_info(),
+        "precision": plan["precision"],
+        "plan": plan,
+        "inputs": shapes,
+        "outputs": {
+            network.get_output(i).name: list(network.get_output(i).shape)
+            for i in range(network.num_outputs)
+        },
+        "layer_devices": layers,
+        "onnx": onnx_path.name,
+        "onnx_sha256": sha256_file(onnx_path),
+        "onnx_metadata": read_metadata(onnx_path),
+        "deployment": deployment,
+    }
+    write_json(sidecar_path(engine_path), {**sidecar, "deployment": deployment.to_dict()})
+    return sidecar
+
+
+def _builder_config(trt: Any, builder: Any, plan: dict[str, Any]) -> Any:
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan["workspace_bytes"])
+    config.builder_optimization_level = plan["optimization_level"]
+    for name in plan["builder_flags"]:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+    for name in plan["cleared_flags"]:
+        config.clear_flag(getattr(trt.BuilderFlag, name))
+    if plan["device"] == "DLA":
+        if builder.num_DLA_cores <= plan["dla_core"]:
+            raise ExportError(
+                f"DLA core {plan['dla_core']} requested, this device has "
+                f"{builder.num_DLA_cores} DLA cores"
+            )
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = int(plan["dla_core"])
+    if plan["timing_cache"]:
+        cache_file = Path(plan["timing_cache"])
+        cached = cache_file.read_bytes() if cache_file.is_file() else b""
+        config.set_timing_cache(config.create_timing_cache(cached), ignore_mismatch=False)
+    return config
+
+
+def _layer_devices(config: Any, network: Any) -> dict[str, Any]:
+    """Which layers DLA can run (the rest fall back to the GPU), by the builder's own check."""
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    rows = [
+        {"layer": layer.name, "type": str(layer.type), "device": device}
+        for layer in layers
+        for device in ["DLA" if config.can_run_on_DLA(layer) else "GPU"]
+    ]
+    on_dla = sum(row["device"] == "DLA" for row in rows)
+    return {"dla_layers": on_dla, "gpu_layers": len(rows) - on_dla, "layers": rows}

@@ -1,0 +1,25 @@
+"""benchmarks/gpu_check.py in its stand-in mode, so the GPU acceptance script cannot rot."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+def test_gpu_check_standin_runs_every_step_and_says_it_is_not_a_gpu(tmp_path):
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    result = gpu_check.main(["--standin", "--out", str(tmp_path / "work")])
+    report = tmp_path / "work" / "gpu_standin.md"
+    text = report.read_text()
+    assert text.startswith("> **STAND-IN MODE: NOT A GPU MEASUREMENT.")
+    assert json.loads(report.with_suffix(".json").read_text())["standin"] is True
+    goals = {goal["goal"].split(":")[0]: goal for goal in result["goals"]}
+    assert len(goals) == 5 and all(goal["met"] for goal in goals.values()), goals
+    batches = {(row["variant"], row["batch"]) for row in result["latency"]}
+    assert batches == {("engine", 1), ("engine", 64), ("engine+graph", 1), ("engine+graph", 64)}
+    assert all(row["gpu_compute_p50_ms"] is not None for row in result["latency"])

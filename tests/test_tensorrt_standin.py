@@ -1,0 +1,334 @@
+"""TensorRT end to end without a GPU: `scjd-edge export --trt`, `bench` and `infer` run
+through the CLI on the CPU stand-in (tests/trt_standin) in TensorRT 10 and 11 API modes.
+
+The stand-in computes engine outputs with ONNX Runtime on the engine's source ONNX, so
+these tests check the project's logic (plans, flags, profiles, chunking, buffers,
+sidecars, errors), never GPU speed or engine numerics.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from trt_standin import VERSIONS, install
+from typer.testing import CliRunner
+
+from scjd_edge.cli import app
+from scjd_edge.config import Recipe
+from scjd_edge.contract import Deployment
+from scjd_edge.export import tensorrt_plan
+from scjd_edge.export.runtime import load_predictor
+from scjd_edge.models.registry import create_model
+from scjd_edge.train.checkpoint import save_checkpoint
+
+DATA = "builtin:synthetic"
+MAX_BATCH = 8
+
+
+def tiny_student(path) -> None:
+    """An STE student (N = 5 of T = 9) with random weights: the engine path needs no training."""
+    torch.manual_seed(0)
+    recipe = Recipe.model_validate(
+        {
+            "name": "tiny-trt",
+            "data": {"path": DATA},
+            "model": {"name": "ste", "frames": 5, "dim": 32, "depth": 1, "heads": 2},
+            "distill": {"input_frames": 5, "sampling": "uniform"},
+        }
+    )
+    model = create_model(recipe.model)
+    for parameter in model.parameters():  # distinct weights (no deduplicated initializers)
+        parameter.data.normal_(0.0, 0.1)
+    save_checkpoint(
+        path,
+        {
+            "kind": "student",
+            "recipe": recipe.model_dump(),
+            "model_state": model.state_dict(),
+            "optimizer_state": None,
+            "scheduler_state": None,
+            "ema_state": None,
+            "rng_state": None,
+            "epoch": 0,
+            "step": 0,
+            "metrics": {},
+            "data": {"name": "synthetic", "source": DATA, "synthetic": True},
+            "deployment": Deployment.student(9, 5, "uniform"),
+        },
+    )
+
+
+def cli(*arguments: str):
+    return CliRunner().invoke(app, [str(a) for a in arguments])
+
+
+@pytest.fixture(scope="module")
+def onnx_files(tmp_path_factory):
+    """FP32, FP16 and INT8 ONNX of the tiny student, exported once by the CLI (no TensorRT)."""
+    folder = tmp_path_factory.mktemp("trt_standin")
+    tiny_student(folder / "tiny.pt")
+    result = cli(
+        "export", folder / "tiny.pt", "--out", folder / "onnx", "--fp16", "--int8",
+        "--calib-samples", "32", "--max-mpjpe-drop", "1000",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    onnx = folder / "onnx"
+    return {
+        "fp32": onnx / "tiny.onnx",
+        "fp16": onnx / "tiny.fp16.onnx",
+        "int8": onnx / "tiny.int8.onnx",
+    }
+
+
+@pytest.fixture(params=sorted(VERSIONS.values()))
+def standin(request, monkeypatch):
+    return install(monkeypatch, request.param)
+
+
+def windows(count: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).normal(size=(count, 9, 17, 2)) * 0.3).astype(np.float32)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_export_engine_from_onnx_alone_equals_onnxruntime(standin, onnx_files, tmp_path, precision):
+    source = onnx_files["int8" if precision == "int8" else "fp32"]
+    result = cli(
+        "export", source, "--out", tmp_path, "--trt", "--precision", precision,
+        "--max-batch", MAX_BATCH, "--calib-data", DATA,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    engine_row = manifest["artifacts"][-1]
+    assert engine_row["status"] == "ok", engine_row
+    # 512 validation windows through a max-batch-8 engine: chunked, and equal to ORT's.
+    assert engine_row["validation"]["windows"] > MAX_BATCH
+    assert engine_row["max_abs_diff_vs_onnxruntime_mm"] < 1e-6
+    sidecar = tensorrt_plan.read_sidecar(tmp_path / f"tiny.{precision}.engine")
+    plan = sidecar["plan"]
+    assert sidecar["tensorrt_version"] == standin.trt.__version__
+    assert plan["profile"] == {"min": 1, "opt": 1, "max": MAX_BATCH}
+    assert plan["cleared_flags"] == ["TF32"]
+    trt10 = standin.trt.__version__.startswith("10")
+    if precision == "int8":
+        assert plan["builder_flags"] == (["INT8", "FP16"] if trt10 else [])
+        assert plan["strongly_typed"] is not trt10
+    else:
+        assert plan["builder_flags"] == [] and plan["strongly_typed"]
+    expected_source = {"fp32": "tiny.onnx", "fp16": "tiny.fp16.onnx", "int8": "tiny.int8.onnx"}
+    assert sidecar["onnx"] == expected_source[precision]
+
+
+def test_runner_chunks_by_max_batch_with_pinned_copies_and_cuda_events(
+    standin, onnx_files, tmp_path
+):
+    assert (
+        cli("export", onnx_files["fp32"], "--out", tmp_path, "--trt", "--max-batch", 4).exit_code
+        == 0
+    )
+    engine = load_predictor(tmp_path / "tiny.fp32.engine")
+    reference = load_predictor(onnx_files["fp32"])
+    batch = windows(10)
+    np.testing.assert_array_equal(engine(batch), reference(batch))
+    runner = engine.run_model
+    assert runner.chunks_last_call == 3  # 4 + 4 + 2
+    assert set(runner.last_phases_ms) == {"h2d", "compute", "d2h"}
+    assert all(ms > 0 for ms in runner.last_phases_ms.values())
+    copies = standin.cuda.copies
+    assert copies and all(pinned for _, _, pinned in copies)
+    runner.cuda_graph = True
+    np.testing.assert_array_equal(engine(batch), reference(batch))
+    assert standin.cuda.graph_launches == 3
+
+
+def test_export_from_checkpoint_builds_engine_with_chunked_accuracy_pass(
+    standin, onnx_files, tmp_path
+):
+    checkpoint = onnx_files["fp32"].parent.parent / "tiny.pt"
+    result = cli("export", checkpoint, "--out", tmp_path / "out", "--trt", "--max-batch", 16)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    rows = {row["format"]: row for row in manifest["artifacts"]}
+    assert rows["tensorrt"]["status"] == "ok"
+    assert rows["tensorrt"]["sidecar"] == "tiny.fp32.engine.json"
+    # 512 validation windows through a max-batch-16 engine, equal to ONNX Runtime's MPJPE
+    assert rows["tensorrt"]["mpjpe_mm"] == pytest.approx(rows["onnx"]["mpjpe_mm"], abs=1e-6)
+    assert (tmp_path / "out" / "tiny.fp32.engine.json").is_file()
+
+
+def test_failed_engine_leaves_no_engine_and_no_sidecar(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0")
+    out = tmp_path / "engines"
+    assert cli("export", onnx_files["fp32"], "--out", out, "--trt").exit_code == 0
+    assert (out / "tiny.fp32.engine").is_file() and (out / "tiny.fp32.engine.json").is_file()
+    # A strongly typed network with a precision flag: the stand-in refuses to build it.
+    real_plan = tensorrt_plan.builder_plan
+    monkeypatch.setattr(
+        tensorrt_plan, "builder_plan",
+        lambda *a, **k: {**real_plan(*a, **k), "builder_flags": ["FP16"]},
+    )  # fmt: skip
+    result = cli("export", onnx_files["fp32"], "--out", out, "--trt")
+    assert result.exit_code == 1
+    row = json.loads((out / "manifest.json").read_text())["artifacts"][-1]
+    assert row["status"] == "failed" and "failed to build" in row["reason"]
+    assert not (out / "tiny.fp32.engine").exists()  # neither the new nor the earlier one
+    assert not (out / "tiny.fp32.engine.json").exists()
+
+
+def test_engine_folder_must_not_hold_the_onnx(monkeypatch, onnx_files):
+    install(monkeypatch, "10.3.0")
+    result = cli("export", onnx_files["fp32"], "--out", onnx_files["fp32"].parent, "--trt")
+    assert result.exit_code == 2 and "holds the ONNX file itself" in result.output
+
+
+@pytest.mark.parametrize(
+    ("version", "precision", "message"),
+    [
+        ("11.2.0", "fp16", "TensorRT 11.2.0 has no DLA support"),
+        ("11.4.0", "fp16", "TensorRT 11.4.0 has no DLA support"),
+        ("10.8.0", "fp16", "10.7 was the last 10.x release with DLA"),
+        ("10.3.0", "fp32", "DLA runs FP16 or INT8 only"),
+    ],
+)
+def test_dla_refusals_exit_2_with_one_line(
+    monkeypatch, onnx_files, tmp_path, version, precision, message
+):
+    install(monkeypatch, version)
+    result = cli(
+        "export", onnx_files["fp32"], "--out", tmp_path, "--trt", "--precision", precision,
+        "--dla-core", 0,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert len(result.output.strip().splitlines()) <= 3  # one message (wrapped by the console)
+
+
+@pytest.mark.parametrize(
+    ("version", "precision"), [("10.3.0", "fp16"), ("10.3.0", "int8"), ("11.4.1", "fp16")]
+)
+def test_dla_engine_has_a_fixed_profile_and_pads_other_batches(
+    monkeypatch, onnx_files, tmp_path, version, precision
+):
+    install(monkeypatch, version)
+    source = onnx_files["int8" if precision == "int8" else "fp32"]
+    result = cli(
+        "export", source, "--out", tmp_path, "--trt", "--precision", precision,
+        "--dla-core", 0, "--opt-batch", 4,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine_path = tmp_path / f"tiny.{precision}.engine"
+    sidecar = tensorrt_plan.read_sidecar(engine_path)
+    assert sidecar["plan"]["profile"] == {"min": 4, "opt": 4, "max": 4}
+    assert "GPU_FALLBACK" in sidecar["plan"]["builder_flags"]
+    devices = sidecar["layer_devices"]
+    assert devices["dla_layers"] + devices["gpu_layers"] == len(devices["layers"]) > 0
+    assert devices["gpu_layers"] > 0  # MatMul / LayerNorm run on the GPU
+    built_from = onnx_files["fp16"].parent / sidecar["onnx"] if precision != "int8" else source
+    if version.startswith("11"):
+        built_from = tmp_path / sidecar["onnx"]
+    batch = windows(6)
+    engine = load_predictor(engine_path)
+    np.testing.assert_array_equal(engine(batch), load_predictor(built_from)(batch))
+    assert engine.run_model.chunks_last_call == 2  # 4 + (2 padded to 4)
+
+
+def test_bench_and_infer_run_engines_through_the_cli(standin, onnx_files, tmp_path):
+    assert (
+        cli(
+            "export", onnx_files["fp32"], "--out", tmp_path, "--trt", "--max-batch", MAX_BATCH
+        ).exit_code
+        == 0
+    )
+    engine = tmp_path / "tiny.fp32.engine"
+    result = cli(
+        "bench", engine, onnx_files["fp32"], "--data", DATA, "--backends", "onnxruntime,tensorrt",
+        "--batch", "4,16", "--iters", 3, "--warmup", 1, "--rounds", 1, "--eval-windows", 64,
+        "--cuda-graph", "--out", tmp_path / "bench",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "bench" / "bench.json").read_text())["rows"]
+    onnx_row = next(r for r in rows if r["backend"] == "onnxruntime" and r["batch"] == 4)
+    engine_rows = [r for r in rows if r["backend"] == "tensorrt"]
+    assert {(r["variant"], r["batch"]) for r in engine_rows} == {
+        ("engine", 4),
+        ("engine", 16),
+        ("engine+graph", 4),
+        ("engine+graph", 16),
+    }
+    for row in engine_rows:
+        assert row["status"] == "ok", row["reason"]
+        assert row["mpjpe_mm"] == pytest.approx(onnx_row["mpjpe_mm"], abs=1e-6)
+        assert row["mpjpe_delta_mm"] == pytest.approx(0.0, abs=1e-6)  # gated vs ORT FP32
+        timing = row["engine_timing"]
+        assert timing["engine_calls_per_batch"] == (2 if row["batch"] == 16 else 1)
+        assert timing["compute"]["timer"] == "cuda_events" and timing["compute"]["iterations"] == 3
+        assert timing["cuda_graph"] is (row["variant"] == "engine+graph")
+    assert standin.cuda.graph_launches > 0
+
+    keypoints = tmp_path / "keypoints.npz"
+    np.savez(keypoints, keypoints=np.random.default_rng(1).uniform(100, 900, (40, 17, 2)))
+    for model, out in ((engine, "engine.npz"), (onnx_files["fp32"], "onnx.npz")):
+        result = cli(
+            "infer", model, "--keypoints", keypoints, "--format", "h36m",
+            "--image-size", "1000x1000", "--out", tmp_path / out,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    engine_poses = np.load(tmp_path / "engine.npz")["pose_3d"]
+    assert engine_poses.shape == (40, 17, 3)  # 40 windows per call (default 256) > max batch 8
+    np.testing.assert_array_equal(engine_poses, np.load(tmp_path / "onnx.npz")["pose_3d"])
+
+
+def test_engine_errors_exit_2_with_one_line(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0")
+    assert cli("export", onnx_files["fp32"], "--out", tmp_path, "--trt").exit_code == 0
+    engine = tmp_path / "tiny.fp32.engine"
+    keypoints = tmp_path / "k.npz"
+    np.savez(keypoints, keypoints=np.zeros((12, 17, 2)) + 500.0)
+    infer = [
+        "infer",
+        engine,
+        "--keypoints",
+        keypoints,
+        "--format",
+        "h36m",
+        "--image-size",
+        "1000x1000",
+    ]
+    install(monkeypatch, "10.7.0")  # another TensorRT than the engine was built with
+    result = cli(*infer)
+    assert result.exit_code == 2 and "does not fit this machine" in result.output
+    install(monkeypatch, "10.3.0")
+    sidecar = json.loads((tmp_path / "tiny.fp32.engine.json").read_text())
+    del sidecar["onnx"]
+    (tmp_path / "tiny.fp32.engine.json").write_text(json.dumps(sidecar))
+    result = cli(*infer)
+    assert result.exit_code == 2 and "missing ['onnx']" in " ".join(result.output.split())
+    result = cli("export", onnx_files["fp32"], "--out", tmp_path / "x")  # no --trt
+    assert result.exit_code == 2 and "add --trt" in " ".join(result.output.split())
+
+
+def test_trt11_has_no_weak_typing_flags(monkeypatch):
+    trt11 = install(monkeypatch, "11.4.1").trt
+    for removed in ("FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS"):
+        with pytest.raises(AttributeError):
+            getattr(trt11.BuilderFlag, removed)
+    assert trt11.BuilderFlag.TF32 is not None
+    trt10 = install(monkeypatch, "10.3.0").trt
+    assert trt10.BuilderFlag.FP16 is not None and trt10.BuilderFlag.INT8 is not None
+
+
+def test_onnxruntime_tensorrt_ep_keeps_its_caches_in_the_output_folder(tmp_path):
+    from scjd_edge.bench.runner import ORT_PROVIDER_CHAINS, Target, _providers
+
+    target = Target("onnxruntime", "cuda", "TensorRT EP", ORT_PROVIDER_CHAINS["TensorRT EP"])
+    tensorrt_ep, *others = _providers(target, tmp_path / "cache")
+    assert tensorrt_ep[0] == "TensorrtExecutionProvider"
+    assert tensorrt_ep[1]["trt_engine_cache_enable"] is True
+    assert tensorrt_ep[1]["trt_engine_cache_path"] == str(tmp_path / "cache")
+    assert tensorrt_ep[1]["trt_timing_cache_path"] == str(tmp_path / "cache")
+    assert others == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert _providers(
+        Target("onnxruntime", "cpu", "CPU EP", ("CPUExecutionProvider",)), tmp_path
+    ) == ["CPUExecutionProvider"]

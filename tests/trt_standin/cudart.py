@@ -1,0 +1,221 @@
+"""A CPU stand-in for the subset of cuda-python's runtime API (`cuda.bindings.runtime`) that
+scjd-edge's TensorRT runner calls. TEST-ONLY: "device" memory is host memory, streams run
+their work at once on the CPU (or record it while a graph is captured), and event times are
+`time.perf_counter` readings, so no time it reports is a GPU time.
+
+Contracts enforced (cuda-python returns a tuple (cudaError_t, value...) from every call):
+copies must stay inside an allocation, host-to-device copies must read host memory and
+write device memory (and the reverse), synchronising a capturing stream fails, elapsed
+time needs two recorded events, graph launch replays what the capture recorded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+
+class cudaError_t(enum.IntEnum):  # noqa: N801 (cuda-python's names)
+    cudaSuccess = 0
+    cudaErrorInvalidValue = 1
+    cudaErrorMemoryAllocation = 2
+    cudaErrorInvalidResourceHandle = 400
+    cudaErrorNotReady = 600
+    cudaErrorStreamCaptureUnsupported = 900
+
+
+class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
+    cudaMemcpyHostToDevice = 1
+    cudaMemcpyDeviceToHost = 2
+
+
+class cudaStreamCaptureMode(enum.IntEnum):  # noqa: N801
+    cudaStreamCaptureModeGlobal = 0
+
+
+OK = cudaError_t.cudaSuccess
+
+
+class cudaStream_t:  # noqa: N801
+    """cuda-python returns streams as objects, not ints: TensorRT takes `int(stream)`."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+
+    def __int__(self) -> int:
+        return self.handle
+
+
+@dataclass
+class _Stream:
+    capturing: list[Callable[[], None]] | None = None
+
+
+@dataclass
+class CudaState:
+    """Everything the stand-in GPU holds; tests read it to check what the runner did."""
+
+    gpu_name: str = "Orin (stand-in)"
+    capability: tuple[int, int] = (8, 7)
+    device_memory: dict[int, np.ndarray] = field(default_factory=dict)
+    pinned_memory: dict[int, np.ndarray] = field(default_factory=dict)
+    streams: dict[int, _Stream] = field(default_factory=dict)
+    events: dict[int, float | None] = field(default_factory=dict)
+    graphs: dict[int, list[Callable[[], None]]] = field(default_factory=dict)
+    copies: list[tuple[str, int, bool]] = field(default_factory=list)  # (kind, bytes, pinned)
+    graph_launches: int = 0
+    handles: Any = field(default_factory=lambda: itertools.count(0x1000))
+
+    def device_view(self, address: int, nbytes: int) -> np.ndarray | None:
+        """The device bytes [address, address + nbytes), or None if outside every allocation."""
+        return _view(self.device_memory, address, nbytes)
+
+    def enqueue(self, stream: Any, work: Callable[[], None]) -> cudaError_t:
+        stream = int(stream)
+        if stream not in self.streams:
+            return cudaError_t.cudaErrorInvalidResourceHandle
+        capture = self.streams[stream].capturing
+        if capture is None:
+            work()
+        else:
+            capture.append(work)
+        return OK
+
+
+def _view(memory: dict[int, np.ndarray], address: int, nbytes: int) -> np.ndarray | None:
+    for start, buffer in memory.items():
+        if start <= address and address + nbytes <= start + buffer.nbytes:
+            return buffer[address - start : address - start + nbytes]
+    return None
+
+
+def make_module(state: CudaState) -> SimpleNamespace:
+    """The fake `cuda.bindings.runtime` module over `state`."""
+
+    def allocate(memory: dict[int, np.ndarray], nbytes: int) -> tuple:
+        if nbytes < 1:
+            return (cudaError_t.cudaErrorInvalidValue, 0)
+        buffer = np.zeros(nbytes, np.uint8)
+        memory[buffer.ctypes.data] = buffer
+        return (OK, buffer.ctypes.data)
+
+    def free(memory: dict[int, np.ndarray], pointer: int) -> tuple:
+        return (
+            (OK,)
+            if memory.pop(int(pointer), None) is not None
+            else (cudaError_t.cudaErrorInvalidValue,)
+        )
+
+    def memcpy_async(dst: int, src: int, count: int, kind: cudaMemcpyKind, stream: int) -> tuple:
+        if kind == cudaMemcpyKind.cudaMemcpyHostToDevice:
+            device, host = int(dst), int(src)
+        elif kind == cudaMemcpyKind.cudaMemcpyDeviceToHost:
+            device, host = int(src), int(dst)
+        else:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        view = state.device_view(device, count)
+        if view is None or state.device_view(host, 1) is not None:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        pinned = _view(state.pinned_memory, host, count) is not None
+        state.copies.append((kind.name, count, pinned))
+        source, target = (
+            (host, device) if kind == cudaMemcpyKind.cudaMemcpyHostToDevice else (device, host)
+        )
+        return (state.enqueue(stream, lambda: ctypes.memmove(target, source, count)),)
+
+    def stream_create() -> tuple:
+        handle = next(state.handles)
+        state.streams[handle] = _Stream()
+        return (OK, cudaStream_t(handle))
+
+    def stream_synchronize(stream: Any) -> tuple:
+        stream = int(stream)
+        if stream not in state.streams:
+            return (cudaError_t.cudaErrorInvalidResourceHandle,)
+        if state.streams[stream].capturing is not None:
+            return (cudaError_t.cudaErrorStreamCaptureUnsupported,)
+        return (OK,)
+
+    def event_create() -> tuple:
+        handle = next(state.handles)
+        state.events[handle] = None
+        return (OK, handle)
+
+    def event_record(event: int, stream: int) -> tuple:
+        if event not in state.events:
+            return (cudaError_t.cudaErrorInvalidResourceHandle,)
+        return (
+            state.enqueue(stream, lambda: state.events.__setitem__(event, time.perf_counter())),
+        )
+
+    def event_elapsed_time(start: int, end: int) -> tuple:
+        times = state.events.get(start), state.events.get(end)
+        if None in times:
+            return (cudaError_t.cudaErrorInvalidResourceHandle, 0.0)
+        return (OK, (times[1] - times[0]) * 1000.0)
+
+    def begin_capture(stream: Any, mode: cudaStreamCaptureMode) -> tuple:
+        stream = int(stream)
+        if stream not in state.streams or state.streams[stream].capturing is not None:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        state.streams[stream].capturing = []
+        return (OK,)
+
+    def end_capture(stream: Any) -> tuple:
+        stream = int(stream)
+        recorded = state.streams[stream].capturing
+        if recorded is None:
+            return (cudaError_t.cudaErrorInvalidValue, None)
+        state.streams[stream].capturing = None
+        handle = next(state.handles)
+        state.graphs[handle] = recorded
+        return (OK, handle)
+
+    def graph_launch(graph_exec: int, stream: int) -> tuple:
+        if graph_exec not in state.graphs:
+            return (cudaError_t.cudaErrorInvalidResourceHandle,)
+        state.graph_launches += 1
+        for work in state.graphs[graph_exec]:
+            error = state.enqueue(stream, work)
+            if error != OK:
+                return (error,)
+        return (OK,)
+
+    properties = SimpleNamespace(
+        name=state.gpu_name.encode(), major=state.capability[0], minor=state.capability[1]
+    )
+    return SimpleNamespace(
+        cudaError_t=cudaError_t,
+        cudaMemcpyKind=cudaMemcpyKind,
+        cudaStreamCaptureMode=cudaStreamCaptureMode,
+        cudaGetErrorString=lambda error: (OK, cudaError_t(error).name.encode()),
+        cudaGetDeviceCount=lambda: (OK, 1),
+        cudaGetDeviceProperties=lambda device: (
+            (OK, properties) if device == 0 else (cudaError_t.cudaErrorInvalidValue, None)
+        ),
+        cudaSetDevice=lambda device: (OK,) if device == 0 else (cudaError_t.cudaErrorInvalidValue,),
+        cudaMalloc=lambda nbytes: allocate(state.device_memory, nbytes),
+        cudaMallocHost=lambda nbytes: allocate(state.pinned_memory, nbytes),
+        cudaFree=lambda pointer: free(state.device_memory, pointer),
+        cudaFreeHost=lambda pointer: free(state.pinned_memory, pointer),
+        cudaMemcpyAsync=memcpy_async,
+        cudaStreamCreate=stream_create,
+        cudaStreamSynchronize=stream_synchronize,
+        cudaEventCreate=event_create,
+        cudaEventRecord=event_record,
+        cudaEventElapsedTime=event_elapsed_time,
+        cudaStreamBeginCapture=begin_capture,
+        cudaStreamEndCapture=end_capture,
+        cudaGraphInstantiate=lambda graph, flags: (
+            (OK, graph) if graph in state.graphs else (cudaError_t.cudaErrorInvalidValue, None)
+        ),
+        cudaGraphLaunch=graph_launch,
+    )

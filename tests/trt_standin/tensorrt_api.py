@@ -1,0 +1,489 @@
+"""A CPU stand-in for the subset of the TensorRT 10 / 11 Python API that scjd-edge calls.
+
+TEST-ONLY. It builds no engine and times nothing on a GPU: the "engine" it serializes is
+the source ONNX plus a JSON header, and `execute_async_v3` computes the outputs with ONNX
+Runtime (CPU) on that ONNX, reading and writing the stand-in CUDA memory (`cudart.py`).
+Its purpose is to hold the project's calls to the documented contracts in CI.
+
+API facts checked against NVIDIA's documentation (with the `search` tool, Dec 2026):
+- TensorRT 11 removed BuilderFlag.FP16, INT8, FP8, BF16, INT4, FP4,
+  OBEY_PRECISION_CONSTRAINTS, PREFER_PRECISION_CONSTRAINTS, DIRECT_IO and the INT8
+  calibrators; networks are always strongly typed ("Removed Python APIs and Replacements",
+  docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/tensorrt-10x-to-11x-python-
+  api-reference.html). TF32 and GPU_FALLBACK are not in that list and stay.
+- NetworkDefinitionCreationFlag: in 10.x EXPLICIT_BATCH (0, deprecated, ignored) and
+  STRONGLY_TYPED (1) (Python API "Builder" page); in 11.x only STRONGLY_TYPED = 0,
+  "Deprecated in TensorRT 11.0. Strongly typed mode is always enabled ... ignored" (11.x
+  header enum as mirrored by docs.rs trtx-sys). The calibrators were deprecated in 10.1
+  (C++ deprecated list).
+- Explicit quantization "with Strong Typing. Precision-control build flags are not required
+  and should not be specified" (Explicit Quantization page): here a strongly typed network
+  with FP16/INT8 flags fails to build.
+- DLA (Working with DLA; DLA Supported Layers and Restrictions): FP16 and INT8 only;
+  "DLA does not support dynamic dimensions, so the profile's min, max, and opt values must
+  be equal"; runtime dimensions equal build dimensions; layers DLA cannot run need
+  GPU_FALLBACK; TensorRT 10.7 was the last 10.x release with DLA, 11.0-11.3 have none,
+  11.4.1 restores it on Jetson AGX Orin (JetPack 7.2.2+) with strongly typed networks. The
+  stand-in reports `num_DLA_cores` 0 where DLA is unsupported.
+- Optimization profile (IOptimizationProfile): min <= opt <= max per dimension; inputs
+  outside the profile are rejected at run time (here set_input_shape returns False).
+- enqueueV3 / execute_async_v3 (8.x-to-10.x migration): every I/O tensor address is set
+  with set_tensor_address before it. A plan of another TensorRT version fails to
+  deserialize ("Version tag does not match ... Engine deserialization failed", NVIDIA/
+  TensorRT issues #2195, #2072; `deserialize_cuda_engine` then returns None, #3834).
+- cuda-python: cudaStreamCreate returns a cudaStream_t object, execute_async_v3 takes
+  int(stream); cudaGraphInstantiate(graph, 0), cudaEventElapsedTime -> (err, ms) and
+  cudaMallocHost -> (err, pointer) as used in NVIDIA's TensorRT samples (code search).
+- CUDA graphs: synchronising a capturing stream fails (CUDA docs, "Constraints"). NOT
+  confirmed by the search: that TensorRT needs one uncaptured enqueue after a shape change
+  before capture (modelled here as in NVIDIA's samples, which all enqueue once first).
+- Not confirmed either: BuilderFlag.TF32 in 11.x (kept because the removal lists omit it),
+  and whether TensorRT 10 needs the INT8 flag beside FP16 on a weakly typed QDQ network
+  (the project sets both, as `trtexec --int8 --fp16` does).
+Layers DLA can run: a simplified map of ONNX op types to the documented DLA layer list.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import onnx
+
+MAGIC = b"SCJD-TENSORRT-STANDIN\n"
+DLA_OP_TYPES = {"Conv", "Gemm", "Relu", "Sigmoid", "Tanh", "Add", "Sub", "Mul", "Div", "Concat"}
+DLA_OP_TYPES |= {"MaxPool", "AveragePool", "BatchNormalization", "Softmax", "Reshape"}
+COMMON_FLAGS = ("TF32", "GPU_FALLBACK")
+WEAK_TYPING_FLAGS = ("FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
+
+
+def supports_dla(version: tuple[int, int, int]) -> bool:
+    return version[0] == 10 and version[1] <= 7 or version >= (11, 4, 1)
+
+
+class _Slots:
+    """Setting an attribute the real class lacks is an AttributeError, as in the bindings."""
+
+    __slots__ = ()
+
+
+class DataType(enum.IntEnum):
+    FLOAT = 0
+    HALF = 1
+    INT8 = 2
+    INT32 = 3
+    INT64 = 9
+
+
+NUMPY = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8}
+NUMPY |= {DataType.INT32: np.int32, DataType.INT64: np.int64}
+ONNX_TYPES = {onnx.TensorProto.FLOAT: DataType.FLOAT, onnx.TensorProto.FLOAT16: DataType.HALF}
+ONNX_TYPES |= {onnx.TensorProto.INT64: DataType.INT64, onnx.TensorProto.INT32: DataType.INT32}
+
+
+class TensorIOMode(enum.IntEnum):
+    NONE = 0
+    INPUT = 1
+    OUTPUT = 2
+
+
+class MemoryPoolType(enum.IntEnum):
+    WORKSPACE = 0
+
+
+class DeviceType(enum.IntEnum):
+    GPU = 0
+    DLA = 1
+
+
+class Logger(_Slots):
+    __slots__ = ("min_severity",)
+    INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
+
+    def __init__(self, min_severity: int = 2) -> None:
+        self.min_severity = min_severity
+
+    def log(self, severity: int, message: str) -> None:
+        if severity <= self.min_severity:
+            print(f"[TensorRT stand-in] {message}", file=sys.stderr)
+
+
+def make_module(version: str, cuda: Any) -> SimpleNamespace:
+    """The fake `tensorrt` module of TensorRT `version` ("10.3.0", "11.4.1"), over `cuda`."""
+    parts = tuple(int(p) for p in version.split("."))
+    major = parts[0]
+    flags = COMMON_FLAGS + (WEAK_TYPING_FLAGS if major == 10 else ())
+    BuilderFlag = enum.IntEnum("BuilderFlag", {name: i for i, name in enumerate(flags)})
+    # TensorRT 10: EXPLICIT_BATCH = 0 (ignored), STRONGLY_TYPED = 1; TensorRT 11 dropped
+    # EXPLICIT_BATCH, so STRONGLY_TYPED = 0 there (deprecated, ignored: always strongly typed).
+    network_flags = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1} if major == 10 else {}
+    NetworkFlag = enum.IntEnum(
+        "NetworkDefinitionCreationFlag", network_flags or {"STRONGLY_TYPED": 0}
+    )
+    api = SimpleNamespace(
+        version=parts, cuda=cuda, BuilderFlag=BuilderFlag, NetworkFlag=NetworkFlag
+    )
+    classes = _classes(api)
+    return SimpleNamespace(
+        __version__=version,
+        Logger=Logger,
+        Builder=classes["Builder"],
+        OnnxParser=classes["OnnxParser"],
+        Runtime=classes["Runtime"],
+        BuilderFlag=BuilderFlag,
+        NetworkDefinitionCreationFlag=NetworkFlag,
+        MemoryPoolType=MemoryPoolType,
+        DeviceType=DeviceType,
+        TensorIOMode=TensorIOMode,
+        DataType=DataType,
+        nptype=lambda data_type: NUMPY[DataType(data_type)],
+    )
+
+
+def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closure per class)
+    major = api.version[0]
+
+    class Layer(_Slots):
+        __slots__ = ("name", "type")
+
+        def __init__(self, node: onnx.NodeProto) -> None:
+            self.name, self.type = node.name or node.op_type, f"LayerType.{node.op_type.upper()}"
+
+    class Tensor(_Slots):
+        __slots__ = ("name", "shape", "dtype")
+
+        def __init__(self, value: onnx.ValueInfoProto) -> None:
+            tensor_type = value.type.tensor_type
+            self.name = value.name
+            self.dtype = ONNX_TYPES[tensor_type.elem_type]
+            self.shape = tuple(
+                d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim
+            )
+
+    class Network(_Slots):
+        __slots__ = ("strongly_typed", "model", "inputs", "outputs", "layers")
+
+        def __init__(self, strongly_typed: bool) -> None:
+            self.strongly_typed, self.model = strongly_typed, None
+            self.inputs, self.outputs, self.layers = [], [], []
+
+        num_inputs = property(lambda self: len(self.inputs))
+        num_outputs = property(lambda self: len(self.outputs))
+        num_layers = property(lambda self: len(self.layers))
+
+        def get_input(self, index: int) -> Tensor:
+            return self.inputs[index]
+
+        def get_output(self, index: int) -> Tensor:
+            return self.outputs[index]
+
+        def get_layer(self, index: int) -> Layer:
+            return self.layers[index]
+
+    class OnnxParser(_Slots):
+        __slots__ = ("network", "errors")
+
+        def __init__(self, network: Network, logger: Logger) -> None:
+            assert isinstance(network, Network) and isinstance(logger, Logger)
+            self.network, self.errors = network, []
+
+        num_errors = property(lambda self: len(self.errors))
+
+        def get_error(self, index: int) -> str:
+            return self.errors[index]
+
+        def parse_from_file(self, path: str) -> bool:
+            try:
+                model = onnx.load(path)
+                onnx.checker.check_model(model)
+            except Exception as error:  # the real parser reports, it does not raise
+                self.errors.append(f"cannot parse {path}: {error}")
+                return False
+            initializers = {init.name for init in model.graph.initializer}
+            self.network.model = model
+            self.network.inputs = [
+                Tensor(v) for v in model.graph.input if v.name not in initializers
+            ]
+            self.network.outputs = [Tensor(v) for v in model.graph.output]
+            self.network.layers = [Layer(node) for node in model.graph.node]
+            return True
+
+    class Profile(_Slots):
+        __slots__ = ("shapes",)
+
+        def __init__(self) -> None:
+            self.shapes = {}
+
+        def set_shape(self, name: str, low: Any, opt: Any, high: Any) -> None:
+            shapes = [tuple(int(d) for d in s) for s in (low, opt, high)]
+            if len({len(s) for s in shapes}) != 1 or not all(
+                a <= b <= c for a, b, c in zip(*shapes, strict=False)
+            ):
+                raise ValueError(
+                    f"profile for {name}: need min <= opt <= max of one rank, got {shapes}"
+                )
+            self.shapes[name] = shapes
+
+    class TimingCache(_Slots):
+        __slots__ = ("blob",)
+
+        def __init__(self, blob: bytes) -> None:
+            self.blob = bytes(blob) or b"stand-in timing cache"
+
+        def serialize(self) -> bytes:
+            return self.blob
+
+    class BuilderConfig(_Slots):
+        __slots__ = ("flags", "pools", "builder_optimization_level", "default_device_type")
+        __slots__ += ("DLA_core", "profiles", "timing_cache")
+
+        def __init__(self) -> None:
+            self.flags = {api.BuilderFlag.TF32}  # TF32 is on by default
+            self.pools, self.profiles, self.timing_cache = {}, [], None
+            self.builder_optimization_level, self.default_device_type = 3, DeviceType.GPU
+            self.DLA_core = -1
+
+        def set_memory_pool_limit(self, pool: MemoryPoolType, size: int) -> None:
+            self.pools[MemoryPoolType(pool)] = int(size)
+
+        def set_flag(self, flag: Any) -> None:
+            self.flags.add(api.BuilderFlag(flag))
+
+        def clear_flag(self, flag: Any) -> None:
+            self.flags.discard(api.BuilderFlag(flag))
+
+        def get_flag(self, flag: Any) -> bool:
+            return api.BuilderFlag(flag) in self.flags
+
+        def add_optimization_profile(self, profile: Profile) -> int:
+            self.profiles.append(profile)
+            return len(self.profiles) - 1
+
+        def can_run_on_DLA(self, layer: Layer) -> bool:  # noqa: N802 (TensorRT's name)
+            return layer.type.removeprefix("LayerType.").title() in {
+                op.title() for op in DLA_OP_TYPES
+            }
+
+        def create_timing_cache(self, blob: bytes) -> TimingCache:
+            return TimingCache(blob)
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            self.timing_cache = cache
+            return True
+
+        def get_timing_cache(self) -> TimingCache:
+            return self.timing_cache
+
+    class Builder(_Slots):
+        __slots__ = ("logger",)
+
+        def __init__(self, logger: Logger) -> None:
+            assert isinstance(logger, Logger)
+            self.logger = logger
+
+        num_DLA_cores = property(lambda self: 2 if supports_dla(api.version) else 0)  # noqa: N815
+
+        def create_network(self, flags: int = 0) -> Network:
+            known = sum(1 << int(member) for member in api.NetworkFlag)
+            if flags & ~known:
+                raise ValueError(f"unknown NetworkDefinitionCreationFlag bits {flags:#x}")
+            strong = 1 << int(api.NetworkFlag.STRONGLY_TYPED)
+            return Network(major >= 11 or bool(flags & strong))
+
+        def create_builder_config(self) -> BuilderConfig:
+            return BuilderConfig()
+
+        def create_optimization_profile(self) -> Profile:
+            return Profile()
+
+        def build_serialized_network(self, network: Network, config: BuilderConfig) -> bytes | None:
+            problem = _build_problem(network, config, self.num_DLA_cores)
+            if problem:
+                self.logger.log(Logger.ERROR, problem)
+                return None
+            dla = config.default_device_type == DeviceType.DLA
+            header = {
+                "version": list(api.version),
+                "strongly_typed": network.strongly_typed,
+                "flags": sorted(flag.name for flag in config.flags),
+                "device": "DLA" if dla else "GPU",
+                "profile": config.profiles[0].shapes,
+                "inputs": [[t.name, int(t.dtype), list(t.shape)] for t in network.inputs],
+                "outputs": [[t.name, int(t.dtype), list(t.shape)] for t in network.outputs],
+            }
+            return MAGIC + json.dumps(header).encode() + b"\n" + network.model.SerializeToString()
+
+    def _build_problem(network: Network, config: BuilderConfig, dla_cores: int) -> str | None:
+        weak_flags = {flag.name for flag in config.flags} & set(WEAK_TYPING_FLAGS)
+        if network.strongly_typed and weak_flags:
+            return (
+                f"precision flags {sorted(weak_flags)} are not allowed on a strongly typed network"
+            )
+        if len(config.profiles) != 1:
+            return "exactly one optimization profile expected"
+        profile = config.profiles[0].shapes
+        for tensor in network.inputs:
+            if -1 in tensor.shape and tensor.name not in profile:
+                return f"dynamic input {tensor.name} has no optimization profile"
+        if config.default_device_type != DeviceType.DLA:
+            return None
+        if not 0 <= config.DLA_core < dla_cores:
+            return f"DLA core {config.DLA_core} requested, {dla_cores} available"
+        if any(low != high for low, _, high in profile.values()) or any(
+            low != opt for low, opt, _ in profile.values()
+        ):
+            return "DLA does not support dynamic dimensions: profile min, opt and max must be equal"
+        typed = {init.data_type for init in network.model.graph.initializer}
+        reduced = (
+            weak_flags & {"FP16", "INT8"}
+            if not network.strongly_typed
+            else ({"FP16"} if onnx.TensorProto.FLOAT16 in typed else set())
+            | ({"INT8"} if onnx.TensorProto.INT8 in typed else set())
+        )
+        if not reduced:
+            return "DLA runs FP16 or INT8 only: the network has neither"
+        fallback = api.BuilderFlag.GPU_FALLBACK in config.flags
+        if not fallback and not all(config.can_run_on_DLA(layer) for layer in network.layers):
+            return "layers DLA cannot run and GPU_FALLBACK is not set"
+        return None
+
+    class Engine(_Slots):
+        __slots__ = ("header", "session", "tensors")
+
+        def __init__(self, header: dict, onnx_bytes: bytes) -> None:
+            import onnxruntime as ort
+
+            self.header = header
+            self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+            self.tensors = {
+                name: (TensorIOMode.INPUT, DataType(d), s) for name, d, s in header["inputs"]
+            }
+            self.tensors |= {
+                name: (TensorIOMode.OUTPUT, DataType(d), s) for name, d, s in header["outputs"]
+            }
+
+        num_io_tensors = property(lambda self: len(self.tensors))
+
+        def get_tensor_name(self, index: int) -> str:
+            return list(self.tensors)[index]
+
+        def get_tensor_mode(self, name: str) -> TensorIOMode:
+            return self.tensors[name][0] if name in self.tensors else TensorIOMode.NONE
+
+        def get_tensor_dtype(self, name: str) -> DataType:
+            return self.tensors[name][1]
+
+        def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
+            if profile_index != 0 or name not in self.header["profile"]:
+                raise ValueError(f"no profile {profile_index} shape for {name!r}")
+            return [tuple(shape) for shape in self.header["profile"][name]]
+
+        def create_execution_context(self) -> Context:
+            return Context(self)
+
+    class Context(_Slots):
+        __slots__ = ("engine", "shapes", "addresses", "enqueued_shapes")
+
+        def __init__(self, engine: Engine) -> None:
+            self.engine, self.shapes, self.addresses, self.enqueued_shapes = engine, {}, {}, None
+
+        def set_input_shape(self, name: str, shape: Any) -> bool:
+            shape = tuple(int(d) for d in shape)
+            if self.engine.get_tensor_mode(name) != TensorIOMode.INPUT:
+                return False
+            low, _, high = self.engine.get_tensor_profile_shape(name, 0)
+            if len(shape) != len(low) or not all(
+                a <= d <= b for a, d, b in zip(low, shape, high, strict=False)
+            ):
+                Logger().log(Logger.ERROR, f"{name}: shape {shape} outside profile {low}..{high}")
+                return False
+            self.shapes[name] = shape
+            return True
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            mode, _, static = self.engine.tensors[name]
+            if mode == TensorIOMode.INPUT:
+                return self.shapes.get(name, tuple(static))
+            batch = next(iter(self.shapes.values()), (-1,))[0]
+            return (batch, *static[1:])
+
+        def set_tensor_address(self, name: str, address: int) -> bool:
+            if name not in self.engine.tensors:
+                return False
+            self.addresses[name] = int(address)
+            return True
+
+        def execute_async_v3(self, stream_handle: int) -> bool:
+            if not isinstance(stream_handle, int):  # pybind11 takes an int, not a cudaStream_t
+                raise TypeError(
+                    f"execute_async_v3(): stream_handle must be an int, got {stream_handle!r}"
+                )
+            problem = self._problem(stream_handle)
+            if problem:
+                Logger().log(Logger.ERROR, problem)
+                return False
+            shapes = {name: self.get_tensor_shape(name) for name in self.engine.tensors}
+            capturing = api.cuda.streams[stream_handle].capturing is not None
+            if capturing and self.enqueued_shapes != shapes:
+                Logger().log(Logger.ERROR, "capture needs one enqueue with these shapes first")
+                return False
+            self.enqueued_shapes = shapes
+            error = api.cuda.enqueue(stream_handle, lambda: self._compute(shapes))
+            return error == 0
+
+        def _problem(self, stream_handle: int) -> str | None:
+            if stream_handle not in api.cuda.streams:
+                return f"invalid CUDA stream {stream_handle}"
+            for name, (mode, dtype, _) in self.engine.tensors.items():
+                if name not in self.addresses:
+                    return f"tensor {name!r} has no address (set_tensor_address before execute)"
+                if mode == TensorIOMode.INPUT and name not in self.shapes:
+                    return f"input {name!r} has no shape (set_input_shape before execute)"
+                nbytes = int(np.prod(self.get_tensor_shape(name))) * np.dtype(NUMPY[dtype]).itemsize
+                if api.cuda.device_view(self.addresses[name], nbytes) is None:
+                    return f"tensor {name!r}: address is not {nbytes} bytes of device memory"
+            if self.engine.header["device"] == "DLA":
+                for name, shape in self.shapes.items():
+                    if list(shape) != self.engine.header["profile"][name][0]:
+                        return f"DLA engine: {name} must have its build shape, got {shape}"
+            return None
+
+        def _compute(self, shapes: dict[str, tuple[int, ...]]) -> None:
+            feed = {}
+            for name, (mode, dtype, _) in self.engine.tensors.items():
+                if mode == TensorIOMode.INPUT:
+                    nbytes = int(np.prod(shapes[name])) * np.dtype(NUMPY[dtype]).itemsize
+                    raw = api.cuda.device_view(self.addresses[name], nbytes)
+                    feed[name] = raw.view(NUMPY[dtype]).reshape(shapes[name]).copy()
+            outputs = [
+                n for n, (m, _, _) in self.engine.tensors.items() if m == TensorIOMode.OUTPUT
+            ]
+            for name, value in zip(outputs, self.engine.session.run(outputs, feed), strict=False):
+                value = np.ascontiguousarray(value, NUMPY[self.engine.tensors[name][1]])
+                api.cuda.device_view(self.addresses[name], value.nbytes)[:] = value.view(
+                    np.uint8
+                ).reshape(-1)
+
+    class Runtime(_Slots):
+        __slots__ = ("logger",)
+
+        def __init__(self, logger: Logger) -> None:
+            assert isinstance(logger, Logger)
+            self.logger = logger
+
+        def deserialize_cuda_engine(self, blob: bytes) -> Engine | None:
+            if not bytes(blob).startswith(MAGIC):
+                self.logger.log(Logger.ERROR, "not a serialized engine")
+                return None
+            header_line, onnx_bytes = bytes(blob)[len(MAGIC) :].split(b"\n", 1)
+            header = json.loads(header_line)
+            if tuple(header["version"]) != api.version:
+                self.logger.log(Logger.ERROR, f"engine built with TensorRT {header['version']}")
+                return None
+            return Engine(header, onnx_bytes)
+
+    return {"Builder": Builder, "OnnxParser": OnnxParser, "Runtime": Runtime}
