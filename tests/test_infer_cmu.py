@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from scjd_edge.config import Recipe
+from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.camera import image_coordinates, normalize_screen_coordinates
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.data.skeleton import (
@@ -71,21 +72,12 @@ def mpjpe_mm(pose_3d: np.ndarray, truth: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread, especially on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_recipe(cmu_data_dir) -> Recipe:
+def tiny_recipe() -> Recipe:
     return Recipe.model_validate(
         {
             "name": "infer-test",
             "data": {
-                "path": str(cmu_data_dir),
+                "path": BUILTIN_CMU,
                 "train_subjects": ["CMU02", "CMU05", "CMU07"],
                 "val_subjects": ["CMU03", "CMU102"],
                 "test_subjects": ["CMU01"],
@@ -104,16 +96,16 @@ def tiny_recipe(cmu_data_dir) -> Recipe:
 
 
 @pytest.fixture(scope="module")
-def tiny_teacher(tiny_recipe, tmp_path_factory, single_thread):
+def tiny_teacher(tiny_recipe, tmp_path_factory, one_thread):
     """A 5-frame STE trained for 200 steps on the CMU training subjects (~10-20 s on CPU)."""
     out_dir = tmp_path_factory.mktemp("infer_teacher")
     return train_teacher(tiny_recipe, out_dir, device="cpu")["best_checkpoint"]
 
 
 @pytest.fixture(scope="module")
-def cmu01_clip(cmu_data_dir):
+def cmu01_clip():
     """CMU01 (test subject) 'Playground 01_01 chunk0', camera 0: pixels and root-relative 3D."""
-    dataset = load_dataset(cmu_data_dir)
+    dataset = load_dataset(BUILTIN_CMU)
     sequence = dataset.select(["CMU01"], "test")[0]
     assert (sequence.action, sequence.camera) == ("Playground 01_01 chunk0", "54138969")
     keypoints_px = image_coordinates(sequence.keypoints_2d, sequence.res_w, sequence.res_h)
@@ -149,7 +141,7 @@ def write_detector_json(path, keypoints_px: np.ndarray, image_size, dropped_fram
 
 
 def test_infer_on_a_coco_detector_file_recovers_the_cmu_ground_truth(
-    tiny_teacher, tiny_recipe, cmu01_clip, tmp_path, single_thread
+    tiny_teacher, tiny_recipe, cmu01_clip, tmp_path, one_thread
 ):
     keypoints_px, truth_3d, image_size = cmu01_clip
     detections = tmp_path / "detections.json"
@@ -194,7 +186,7 @@ def test_infer_on_a_coco_detector_file_recovers_the_cmu_ground_truth(
     assert "(frames per joint): LWrist 5" in "\n".join(render_summary(summary))
 
 
-def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, single_thread):
+def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, one_thread):
     keypoints_px, _, (width, height) = cmu01_clip
     keypoints_2d = normalize_screen_coordinates(keypoints_px[:30], width, height)
     predictor = load_predictor(tiny_teacher)
@@ -209,7 +201,7 @@ def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, single_thre
 
 
 def test_stream_mode_writes_json_and_a_multi_frame_gif(
-    tiny_teacher, cmu01_clip, tmp_path, single_thread
+    tiny_teacher, cmu01_clip, tmp_path, one_thread
 ):
     keypoints_px, truth_3d, image_size = cmu01_clip
     clip = keypoints_px[:12]
@@ -245,7 +237,7 @@ def test_stream_mode_writes_json_and_a_multi_frame_gif(
 
 
 def test_an_exported_onnx_model_lifts_like_its_checkpoint(
-    tiny_teacher, cmu01_clip, tmp_path, single_thread
+    tiny_teacher, cmu01_clip, tmp_path, one_thread
 ):
     keypoints_px, _, image_size = cmu01_clip
     clip = tmp_path / "clip.npz"

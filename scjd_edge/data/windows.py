@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from scjd_edge.data.formats import PoseSequence
+from scjd_edge.data.dataset import PoseSequence
 from scjd_edge.data.skeleton import ROOT_JOINT, flip_pose
 from scjd_edge.errors import DataError
 
