@@ -7,11 +7,8 @@ import pytest
 import torch
 
 from scjd_edge.config import ModelConfig, validate_recipe
-from scjd_edge.contract import Deployment
 from scjd_edge.distill.task import DistillTask
 from scjd_edge.errors import ConfigError
-from scjd_edge.models.registry import create_model
-from scjd_edge.train.checkpoint import save_checkpoint
 from scjd_edge.train.engine import load_training_data
 
 TEACHER_FRAMES = 9
@@ -19,27 +16,9 @@ ALL_TERMS = {"output_weight": 1.0, "djed_weight": 0.5, "ajad_weight": 0.5, "tcd_
 
 
 @pytest.fixture
-def teacher_path(tmp_path):
-    torch.manual_seed(0)
+def teacher_path(tmp_path, make_checkpoint):
     config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=2, heads=2)
-    recipe = validate_recipe({"name": "tiny_teacher", "model": config.model_dump()})
-    return save_checkpoint(
-        tmp_path / "teacher.pt",
-        {
-            "kind": "teacher",
-            "recipe": recipe.model_dump(mode="json"),
-            "model_state": create_model(config).state_dict(),
-            "optimizer_state": {},
-            "scheduler_state": {},
-            "ema_state": None,
-            "rng_state": {},
-            "epoch": 0,
-            "step": 0,
-            "metrics": {},
-            "data": {"name": "synthetic", "source": "test", "synthetic": True},
-            "deployment": Deployment.teacher(TEACHER_FRAMES),
-        },
-    )
+    return make_checkpoint(tmp_path / "teacher.pt", config)
 
 
 def _recipe(teacher_cache: bool, **distill):
