@@ -170,6 +170,7 @@ def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path, te
     student = load_checkpoint(summary["best_checkpoint"])
     assert student["kind"] == "student" and student["deployment"].input_frames == 3
     assert student["task"]["teacher"]["window_frames"] == TEACHER_FRAMES
-    assert summary["best_val_mpjpe_mm"] < 1e4
+    validations = [record["val_mpjpe_mm"] for record in log if "val_mpjpe_mm" in record]
+    assert validations and summary["best_val_mpjpe_mm"] == pytest.approx(min(validations))
     with pytest.raises(CheckpointError, match="distilled from the teacher"):
         distill(student_recipe, teacher_path, tmp_path / "student", resume=True)

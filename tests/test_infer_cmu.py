@@ -265,9 +265,7 @@ def walk_video() -> Path:
     return path
 
 
-def test_video_to_3d_with_the_real_detector(
-    tiny_teacher, walk_video, cmu_data_dir, tmp_path, single_thread
-):
+def test_video_to_3d_with_the_real_detector(tiny_teacher, walk_video, tmp_path, one_thread):
     """MediaPipe BlazePose on a real video, lifted by the tiny CMU teacher, via the CLI."""
     pytest.importorskip("mediapipe", reason="the [video] extra is not installed (README)")
     from typer.testing import CliRunner
@@ -287,7 +285,7 @@ def test_video_to_3d_with_the_real_detector(
     assert np.isfinite(pose_3d).all()
     # Bone lengths against the CMU training skeletons: limbs within a factor 1.5, every bone
     # within 2 (COCO's nose is not H36M's Neck/Nose, so the head bones differ most).
-    training_poses = load_dataset(cmu_data_dir).select(["CMU02"], "train")[0].pose_3d
+    training_poses = load_dataset(BUILTIN_CMU).select(["CMU02"], "train")[0].pose_3d
     training = np.median(bone_lengths(training_poses), axis=0)
     ratio = np.median(bone_lengths(pose_3d), axis=0) / training
     limbs = [child in LEFT_JOINTS + RIGHT_JOINTS for _, child in BONES]
