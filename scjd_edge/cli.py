@@ -70,7 +70,9 @@ def _recipe_with_data(recipe: str, data: Path | None, overrides: list[str] | Non
 
 @data_app.command("info")
 @user_errors
-def data_info(path: Annotated[str, typer.Argument(help="Data folder or 'builtin:synthetic'")]):
+def data_info(
+    path: Annotated[str, typer.Argument(help="Data folder, 'builtin:cmu' or 'builtin:synthetic'")],
+):
     """Subjects, actions, frames, cameras, fps and joint layout of a data set."""
     from rich.table import Table
 
@@ -93,6 +95,12 @@ def data_info(path: Annotated[str, typer.Argument(help="Data folder or 'builtin:
             ", ".join(row["categories"]),
         )
     console.print(table)
+    if "data_split" in info:
+        split = "; ".join(f"{name} {', '.join(ids)}" for name, ids in info["data_split"].items())
+        console.print(f"split (by subject): {split}")
+    if "data_source" in info:
+        console.print(f"source: {info['data_source']}")
+        console.print(f"acknowledgement: {info['data_acknowledgement']}")
 
 
 @data_app.command("convert-bvh")
@@ -166,7 +174,7 @@ def distill(
 @user_errors
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (.pt)")],
-    data: Annotated[str, typer.Option(help="Data folder or 'builtin:synthetic'")],
+    data: Annotated[str, typer.Option(help="Data folder, 'builtin:cmu' or 'builtin:synthetic'")],
     split: Annotated[str, typer.Option(help="train, val or test")] = "test",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON here")] = None,
     device: DeviceOpt = None,
@@ -326,50 +334,104 @@ def bench(
 def infer(
     model: Annotated[Path, typer.Argument(help="Checkpoint, ONNX or TensorRT engine")],
     keypoints: Annotated[
-        Path, typer.Option(help="2D keypoints: COCO/Ultralytics/MMPose JSON, npz")
-    ],
+        Path | None,
+        typer.Option(
+            help="2D keypoints: COCO/Ultralytics/MMPose JSON, npz (with --video: "
+            "the detector's output for that video, used instead of MediaPipe)"
+        ),
+    ] = None,
+    video: Annotated[
+        str | None,
+        typer.Option(
+            help="Video file or camera index (0, 1...): detect 2D with MediaPipe "
+            "BlazePose ([video] extra) and lift frame by frame as a stream"
+        ),
+    ] = None,
     format: Annotated[str, typer.Option(help="Joint layout of the input: coco or h36m")] = "coco",
     image_size: Annotated[
         str | None, typer.Option(help="WxH in pixels, e.g. 1920x1080 (if not in the file)")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write 3D poses (.npz or .json)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write 3D poses: .npz or .json (MMPose 3D layout)")
+    ] = None,
     viz: Annotated[
-        Path | None, typer.Option(help="Picture: out.gif, out.mp4 or a folder/ of PNG frames")
+        Path | None,
+        typer.Option(
+            help="Picture: out.gif, out.mp4 (with --video: 2D drawn on the video "
+            "beside the 3D) or a folder/ of PNG frames"
+        ),
     ] = None,
     stream: Annotated[bool, typer.Option(help="Streaming ring buffer, one pose per frame")] = False,
     track_id: Annotated[int | None, typer.Option(help="Person/track to lift")] = None,
     min_score: Annotated[float, typer.Option(help="Keypoints below are interpolated")] = 0.3,
     batch_size: Annotated[int, typer.Option(help="Windows per model call")] = 256,
     backend: Annotated[str | None, typer.Option(help="Force a backend (default from file)")] = None,
+    rescale: Annotated[
+        bool, typer.Option(help="Scale each 2D skeleton to the training data's person size")
+    ] = True,
+    smooth: Annotated[bool, typer.Option(help="One-Euro smoothing of the 3D poses")] = False,
+    smooth_min_cutoff: Annotated[float, typer.Option(help="One-Euro cut-off at rest, Hz")] = 1.5,
+    smooth_beta: Annotated[float, typer.Option(help="One-Euro speed coefficient, s/m")] = 0.5,
+    max_frames: Annotated[
+        int | None, typer.Option(help="With --video: stop after this many frames (camera: 300)")
+    ] = None,
 ):
-    """Lift 2D keypoint tracks from any 2D detector to 3D (root-relative, metres)."""
-    from scjd_edge.infer import render_summary, run_infer
+    """Lift 2D keypoints to 3D (root-relative, metres): from a detector's file or a video."""
+    from scjd_edge.infer import render_summary, render_video_summary, run_infer, run_video_infer
+    from scjd_edge.infer.smoothing import OneEuroParams
 
     for path, option in ((out, "--out"), (viz, "--viz")):
         if path is not None:
             check_writable(path, option, folder=option == "--viz" and not path.suffix)
-    size = None
-    if image_size:
-        try:
-            width, height = (int(v) for v in image_size.lower().split("x"))
-        except ValueError:
-            raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
-        size = (width, height)
-    summary = run_infer(
-        model=model,
-        keypoints=keypoints,
-        format=format,
-        image_size=size,
-        out=out,
-        viz=viz,
-        stream=stream,
-        track_id=track_id,
-        min_score=min_score,
-        batch_size=batch_size,
-        backend=backend,
-    )
-    for line in render_summary(summary):
+    smoothing = OneEuroParams(smooth_min_cutoff, smooth_beta) if smooth else None
+    if video is not None:
+        if format != "coco":
+            raise ScjdError(f"--format {format}: with --video the detections are COCO-17")
+        summary = run_video_infer(
+            model=model,
+            video=video,
+            keypoints=keypoints,
+            out=out,
+            viz=viz,
+            track_id=track_id,
+            min_score=min_score,
+            backend=backend,
+            rescale=rescale,
+            smoothing=smoothing,
+            max_frames=max_frames,
+        )
+        lines = render_video_summary(summary)
+    elif keypoints is None:
+        raise ScjdError("give --keypoints FILE (a 2D detector's output) or --video FILE|CAMERA")
+    else:
+        summary = run_infer(
+            model=model,
+            keypoints=keypoints,
+            format=format,
+            image_size=_parse_image_size(image_size),
+            out=out,
+            viz=viz,
+            stream=stream,
+            track_id=track_id,
+            min_score=min_score,
+            batch_size=batch_size,
+            backend=backend,
+            rescale=rescale,
+            smoothing=smoothing,
+        )
+        lines = render_summary(summary)
+    for line in lines:
         console.print(line, highlight=False)
+
+
+def _parse_image_size(image_size: str | None) -> tuple[int, int] | None:
+    if not image_size:
+        return None
+    try:
+        width, height = (int(v) for v in image_size.lower().split("x"))
+    except ValueError:
+        raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
+    return width, height
 
 
 @app.command("quickstart")
@@ -377,17 +439,21 @@ def infer(
 def quickstart(
     data: Annotated[
         str,
-        typer.Option(help="Data folder: CMU or Human3.6M (default: built-in SYNTHETIC data)"),
-    ] = "builtin:synthetic",
+        typer.Option(
+            help="builtin:cmu (real, shipped), builtin:synthetic, or a CMU / Human3.6M folder"
+        ),
+    ] = "builtin:cmu",
     out: Annotated[Path, typer.Option(help="Run folder")] = Path("runs/quickstart"),
     tiny: Annotated[bool, typer.Option(help="Smallest models and steps (for CI)")] = False,
     device: DeviceOpt = None,
 ):
-    """The whole path: teacher -> SCJD student -> ONNX FP32/FP16/INT8 -> bench -> OUT/report.md.
+    """The whole path: teacher -> SCJD student (+ baseline) -> ONNX FP32/FP16/INT8 -> bench ->
+    test -> OUT/report.md.
 
-    Without --data it runs on built-in SYNTHETIC data (procedural motion generated by
-    scjd-edge, no download) in a few minutes on a CPU. Running it again skips finished
-    stages and resumes an interrupted training from its last checkpoint.
+    Without --data it runs on builtin:cmu: real CMU motion capture shipped with the package
+    (no download), with quick recipes sized for minutes on a CPU. builtin:synthetic is
+    procedural motion: a test of scale and of the pipeline. Running it again skips finished
+    stages (their outputs checked by sha256) and resumes an interrupted training.
     """
     from scjd_edge.quickstart import run_quickstart
 

@@ -124,6 +124,9 @@ class DistillConfig(_Section):
     djed: DjedConfig = Field(default_factory=DjedConfig)
     ajad: AjadConfig = Field(default_factory=AjadConfig)
     tcd: TcdConfig = Field(default_factory=TcdConfig)
+    # Keep the teacher's targets of every training window on disk beside the teacher
+    # (distill/teacher_cache.py): the teacher runs once per window, not once per step.
+    teacher_cache: bool = False
 
 
 class Recipe(_Section):

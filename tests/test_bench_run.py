@@ -1,4 +1,4 @@
-"""One real bench run: a tiny teacher trained a few steps on CMU, its ONNX and INT8 ONNX."""
+"""One real bench run: the session's tiny teacher (builtin:cmu), its ONNX and INT8 ONNX."""
 
 from __future__ import annotations
 
@@ -10,57 +10,29 @@ from rich.console import Console
 
 from scjd_edge.bench.report import STATUS_BELOW_GATE, STATUS_FAILED, STATUS_OK, read_report
 from scjd_edge.bench.runner import _apply_gate, run_bench
-from scjd_edge.config import validate_recipe
+from scjd_edge.data.builtin import BUILTIN_CMU
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_exports(cmu_data_dir, tmp_path_factory) -> dict[str, Path]:
-    from scjd_edge.export.exporter import export_checkpoint
-    from scjd_edge.train.tasks import train_teacher
-
-    work = tmp_path_factory.mktemp("bench_models")
-    recipe = validate_recipe(
-        {
-            "name": "bench-tiny",
-            "data": {
-                "path": str(cmu_data_dir),
-                "train_subjects": ["CMU02", "CMU05", "CMU07"],
-                "val_subjects": ["CMU03", "CMU102"],
-                "test_subjects": ["CMU01"],
-                "train_stride": 16,
-            },
-            "model": {"name": "ste", "frames": 9, "dim": 16, "depth": 1, "heads": 2},
-            "train": {
-                "epochs": 1,
-                "max_steps": 3,
-                "batch_size": 32,
-                "val_max_windows": 32,
-                "warmup_steps": 1,
-            },
-        }  # fmt: skip
-    )
-    summary = train_teacher(recipe, work / "teacher", device="cpu")
-    checkpoint = Path(summary["best_checkpoint"])
-    export_checkpoint(
-        checkpoint, work / "export", int8=True, calib_data=str(cmu_data_dir), calib_samples=32
-    )
-    fake = work / "broken.onnx"
+def tiny_exports(tiny_models, tmp_path_factory) -> dict[str, Path]:
+    """The session's tiny teacher (builtin:cmu), its ONNX and INT8 ONNX, and a broken file."""
+    fake = tmp_path_factory.mktemp("bench_models") / "broken.onnx"
     fake.write_text("not an onnx model")
     return {
-        "checkpoint": checkpoint,
-        "onnx": work / "export" / f"{checkpoint.stem}.onnx",
-        "int8": work / "export" / f"{checkpoint.stem}.int8.onnx",
+        "checkpoint": tiny_models.teacher,
+        "onnx": tiny_models.teacher_export["fp32"],
+        "int8": tiny_models.teacher_export["int8"],
         "broken": fake,
     }
 
 
-def test_bench_run_writes_every_output_with_mpjpe_per_row(tiny_exports, cmu_data_dir, tmp_path):
+def test_bench_run_writes_every_output_with_mpjpe_per_row(tiny_exports, tmp_path):
     console = Console(record=True, width=160)
     report = run_bench(
         models=list(tiny_exports.values()),
-        data=str(cmu_data_dir),
+        data=BUILTIN_CMU,
         backends=["torch", "onnxruntime"],
         batches=[1, 4],
         iters=5,

@@ -109,3 +109,16 @@ def test_teacher_goal_is_strictly_below_the_threshold():
     limit = teacher_cmu.GOAL_TEST_MPJPE_MM
     assert teacher_cmu.evaluate_goals(limit - 0.1)[0]["met"]
     assert not teacher_cmu.evaluate_goals(limit)[0]["met"]
+
+
+def test_distill_step_goal_is_the_cached_ratio(tmp_path):
+    step_time = _script("distill_step_time")
+    args = step_time._parse(["--data", "x", "--out", str(tmp_path), "--steps", "2"])
+    plain = [10.0, 20.0, 11.0]  # the load doubled in round 2
+    for factor, met in ((1.3, True), (1.31, False)):
+        rounds = {"undistilled": plain, "scjd_live": [4 * ms for ms in plain]}
+        rounds["scjd_cached"] = [factor * ms for ms in plain]
+        report = step_time._report(args, rounds, cold_ms=50.0)
+        assert report["goals"][0]["met"] is met
+        assert report["ratio_to_undistilled"]["scjd_live"] == pytest.approx(4.0)
+        assert "| scjd_cached |" in step_time.render_markdown(report)

@@ -119,5 +119,5 @@ def test_a_missing_field_or_a_non_dict_is_refused():
 
 
 def test_the_contract_is_frozen():
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="cannot assign to field 'window_frames'"):
         Deployment.teacher(9).window_frames = 11

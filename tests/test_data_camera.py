@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from scjd_edge.data.builtin import CMU_PACKAGE_DIR
 from scjd_edge.data.camera import (
     H36M_CAMERA_INTRINSICS,
     Camera,
@@ -103,8 +104,8 @@ def test_h36m_constants_and_extrinsics():
         h36m_cameras("S2")
 
 
-def test_h36m_extrinsics_match_cmu_camera_file(cmu_data_dir):
-    content = json.loads((cmu_data_dir / "cameras_cmu.json").read_text())
+def test_h36m_extrinsics_match_cmu_camera_file():
+    content = json.loads((CMU_PACKAGE_DIR / "cameras_cmu.json").read_text())
     for subject, entry in content["subjects"].items():
         expected = h36m_cameras(entry["h36m_extrinsics"])
         for index, camera_entry in enumerate(entry["cameras"]):

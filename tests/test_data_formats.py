@@ -1,4 +1,4 @@
-"""load_dataset / describe_dataset on the real CMU folder and on malformed folders."""
+"""load_dataset / describe_dataset on the real CMU data (builtin:cmu) and on malformed folders."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scjd_edge.data.builtin import BUILTIN_CMU, cmu_folder
 from scjd_edge.data.camera import H36M_CAMERA_INTRINSICS, image_coordinates, look_at_camera
-from scjd_edge.data.formats import describe_dataset, load_dataset, write_pose_folder
+from scjd_edge.data.formats import describe_dataset, load_dataset
+from scjd_edge.data.pose_folder import write_pose_folder
 from scjd_edge.data.skeleton import BONES, bone_lengths
 from scjd_edge.errors import DataError
 
@@ -20,8 +22,8 @@ LIMB_BONES = [BONES.index(bone) for bone in ((1, 2), (2, 3), (4, 5), (5, 6))] + 
 
 
 @pytest.fixture(scope="module")
-def cmu_dataset(cmu_data_dir):
-    return load_dataset(cmu_data_dir)
+def cmu_dataset():
+    return load_dataset(BUILTIN_CMU)
 
 
 def test_cmu_loads_in_camera_space_with_rigid_limbs(cmu_dataset):
@@ -52,8 +54,8 @@ def test_cmu_select_and_unknown_subject(cmu_dataset):
         cmu_dataset.select(["CMU01", "S9"], "test")
 
 
-def test_describe_cmu(cmu_data_dir):
-    info = describe_dataset(cmu_data_dir)
+def test_describe_cmu():
+    info = describe_dataset(BUILTIN_CMU)
     assert info["name"] == "cmu" and info["synthetic"] is False
     assert info["fps"] == 50.0 and info["joint_layout"] == "h36m17"
     assert info["num_cameras"] == 4 and info["cameras"][0] == "54138969"
@@ -197,7 +199,7 @@ def test_unknown_folder_and_keypoints(tmp_path):
     _expect_error(tmp_path, "data_3d_toy.npz", "not a readable npz")
 
 
-def test_copy_of_cmu_folder_without_cameras_fails_clearly(cmu_data_dir, tmp_path):
+def test_copy_of_cmu_folder_without_cameras_fails_clearly(tmp_path):
     for name in ("data_3d_cmu.npz", "data_2d_cmu_gt.npz"):
-        shutil.copy(cmu_data_dir / name, tmp_path / name)
+        shutil.copy(cmu_folder() / name, tmp_path / name)
     _expect_error(tmp_path, "cameras_cmu.json", "not found")

@@ -9,12 +9,8 @@ import numpy as np
 import pytest
 
 from scjd_edge.data.camera import h36m_cameras, normalize_screen_coordinates
-from scjd_edge.data.formats import (
-    H36M_32_TO_17,
-    MPI_3DHP_FOR_H36M,
-    describe_dataset,
-    load_dataset,
-)
+from scjd_edge.data.formats import H36M_32_TO_17, describe_dataset, load_dataset
+from scjd_edge.data.mpi_3dhp import MPI_3DHP_FOR_H36M
 from scjd_edge.data.synthetic import REST_OFFSETS, forward_kinematics
 from scjd_edge.errors import DataError
 

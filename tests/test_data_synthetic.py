@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scjd_edge.data.builtin import synthetic_folder
 from scjd_edge.data.formats import describe_dataset, load_dataset
 from scjd_edge.data.skeleton import bone_lengths
-from scjd_edge.data.synthetic import ACTIONS, MARKER_FILE, builtin_dataset_dir, generate_synthetic
+from scjd_edge.data.synthetic import ACTIONS, MARKER_FILE, generate_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +72,11 @@ def test_builtin_is_generated_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCJD_CACHE_DIR", str(tmp_path))
     dataset = load_dataset("builtin:synthetic")
     folder = tmp_path / "synthetic-seed0"
-    assert dataset.synthetic and dataset.source == str(folder)
+    assert dataset.synthetic and dataset.source == "builtin:synthetic"
     assert dataset.subjects() == [f"SYN{i}" for i in range(1, 7)]
     frames = sum(s.num_frames for s in dataset.sequences) / 4
     assert 6 * 5 * 8 * 50 * 0.8 < frames < 6 * 5 * 8 * 50 * 1.2
     stamp = (folder / "data_3d_synthetic.npz").stat().st_mtime_ns
-    assert builtin_dataset_dir() == folder
+    assert synthetic_folder() == folder
     assert (folder / "data_3d_synthetic.npz").stat().st_mtime_ns == stamp
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left

@@ -1,5 +1,6 @@
-"""Export on real CMU windows: FP32 parity with torch, FP16 and INT8 ONNX on ONNX Runtime,
-the INT8 accuracy gate, metadata, manifest, predictors and the errors users meet."""
+"""Export on real CMU windows (builtin:cmu): FP32 parity with torch, FP16 and INT8 ONNX
+on ONNX Runtime, the INT8 accuracy gate, metadata, manifest, predictors and the errors
+users meet."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import CMU_SUBJECTS, TINY_INPUT_FRAMES, TINY_WINDOW
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
-from scjd_edge.config import Recipe
-from scjd_edge.contract import Deployment
+from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.formats import load_dataset
-from scjd_edge.data.windows import PoseWindows
 from scjd_edge.errors import CheckpointError, DataError, ExportError
 from scjd_edge.export import quantize
 from scjd_edge.export.exporter import export_checkpoint, load_split_windows
@@ -24,92 +24,36 @@ from scjd_edge.export.onnx_export import check_parity, read_deployment, read_met
 from scjd_edge.export.runtime import Predictor, load_predictor, predict_windows
 from scjd_edge.io import sha256_file
 from scjd_edge.metrics import mpjpe
-from scjd_edge.models.registry import create_model
-from scjd_edge.train.checkpoint import load_checkpoint, save_checkpoint
+from scjd_edge.train.checkpoint import load_checkpoint
 
-WINDOW_FRAMES, INPUT_FRAMES = 9, 5
-CMU_SPLIT = {
-    "train_subjects": ["CMU02", "CMU05", "CMU07"],
-    "val_subjects": ["CMU03", "CMU102"],
-    "test_subjects": ["CMU01"],
-}
-
-
-def tiny_checkpoint(path, data_dir, steps: int) -> dict:
-    """A small STE student (N=5 of T=9, uniform), trained `steps` Adam steps on CMU train."""
-    torch.manual_seed(0)
-    recipe = Recipe.model_validate(
-        {
-            "name": "tiny-export",
-            "data": {"path": str(data_dir), **CMU_SPLIT},
-            "model": {"name": "ste", "frames": INPUT_FRAMES, "dim": 32, "depth": 1, "heads": 2},
-            "distill": {"input_frames": INPUT_FRAMES, "sampling": "uniform"},
-        }
-    )
-    deployment = Deployment.student(WINDOW_FRAMES, INPUT_FRAMES, "uniform")
-    model = create_model(recipe.model)
-    if steps:
-        dataset = load_dataset(data_dir)
-        windows = PoseWindows(dataset.select(CMU_SPLIT["train_subjects"], "train"), WINDOW_FRAMES)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(steps):
-            batch = windows[torch.randint(len(windows), (64,), generator=generator)]
-            keypoints_2d, frame_offsets, indices = deployment.prepare_model_inputs(
-                batch["keypoints_2d"]
-            )
-            target = batch["pose_3d"].gather(1, indices[..., None, None].expand(-1, -1, 17, 3))
-            loss = (model(keypoints_2d, frame_offsets) - target).norm(dim=-1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    save_checkpoint(
-        path,
-        {
-            "kind": "student",
-            "recipe": recipe.model_dump(),
-            "model_state": model.state_dict(),
-            "optimizer_state": None,
-            "scheduler_state": None,
-            "ema_state": None,
-            "rng_state": None,
-            "epoch": 0,
-            "step": steps,
-            "metrics": {},
-            "data": {"name": "cmu", "source": str(data_dir), "synthetic": False},
-            "deployment": deployment,
-        },
-    )
-    return load_checkpoint(path)
+WINDOW_FRAMES, INPUT_FRAMES = TINY_WINDOW, TINY_INPUT_FRAMES
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, cmu_data_dir):
-    """A tiny student trained 40 steps on CMU, exported to FP32, FP16 and INT8 ONNX."""
-    folder = tmp_path_factory.mktemp("export")
-    checkpoint_path = folder / "tiny.pt"
-    checkpoint = tiny_checkpoint(checkpoint_path, cmu_data_dir, steps=40)
-    manifest = export_checkpoint(
-        checkpoint_path, folder / "out", fp16=True, int8=True, calib_samples=256
-    )
+def exported(tiny_models):
+    """The session's tiny SCJD student (N=5 of T=9, builtin:cmu) and its FP32/FP16/INT8 ONNX."""
+    manifest = tiny_models.student_manifest
+    out = tiny_models.student_export["fp32"].parent
     rows = {row["precision"]: row for row in manifest["artifacts"]}
     return {
-        "checkpoint_path": checkpoint_path,
-        "checkpoint": checkpoint,
-        "out": folder / "out",
+        "checkpoint_path": tiny_models.student,
+        "checkpoint": load_checkpoint(tiny_models.student),
+        "out": out,
         "manifest": manifest,
         "rows": rows,
-        "onnx": {p: folder / "out" / rows[p]["file"] for p in rows},
+        "onnx": {p: out / rows[p]["file"] for p in rows},
     }
 
 
 @pytest.fixture(scope="module")
-def cmu_windows(cmu_data_dir):
+def cmu_windows():
     """Real windows of the CMU splits: {split: (keypoints_2d (B, 9, 17, 2), pose_3d (B, 17, 3))}."""
-    dataset = load_dataset(cmu_data_dir)
+    dataset = load_dataset(BUILTIN_CMU)
     return {
-        split: load_split_windows(dataset, CMU_SPLIT[f"{split}_subjects"], split, WINDOW_FRAMES, n)
-        for split, n in (("train", 128), ("val", 256), ("test", 256))
+        split: load_split_windows(
+            dataset, CMU_SUBJECTS[f"{split}_subjects"], split, WINDOW_FRAMES, windows
+        )
+        for split, windows in (("train", 128), ("val", 256), ("test", 256))
     }
 
 
@@ -125,7 +69,7 @@ def test_every_requested_artifact_is_written_and_listed(exported):
     written = json.loads((exported["out"] / "manifest.json").read_text())
     assert written["artifacts"] == json.loads(json.dumps(manifest["artifacts"]))
     assert written["checkpoint_sha256"] == sha256_file(exported["checkpoint_path"])
-    assert written["data"]["validation_subjects"] == CMU_SPLIT["val_subjects"]
+    assert written["data"]["validation_subjects"] == CMU_SUBJECTS["val_subjects"]
 
 
 def test_fp32_onnx_equals_torch_on_real_cmu_windows(exported, cmu_windows):
@@ -211,7 +155,7 @@ def test_int8_onnx_is_symmetric_qdq_and_within_the_gate(exported, cmu_windows):
     deviations = {m: methods[m]["joint_deviation_mm"] for m in methods}
     assert quantization["method"] == min(deviations, key=deviations.get)
     assert json.loads(metadata["int8_calibration"])["method"] == quantization["method"]
-    assert quantization["samples"] == 256
+    assert quantization["samples"] == json.loads(metadata["int8_calibration"])["samples"] > 0
     validation = quantization["validation"]
     assert validation["mpjpe_delta_mm"] <= 0.5 and 0 < validation["joint_deviation_mm"] <= 2.0
     # ORT CPU runs it on the real CMU test windows, close to FP32 there too.
@@ -313,7 +257,7 @@ def test_predictor_steps_compose(exported, cmu_windows):
         "int8",
         "cpu",
     )
-    assert predictor.name == "tiny.int8.onnx"
+    assert predictor.name == exported["onnx"]["int8"].name
     model_keypoints_2d, frame_offsets, indices = predictor.prepare(keypoints_2d[:3])
     assert model_keypoints_2d.shape == (3, INPUT_FRAMES, 17, 2)
     np.testing.assert_array_equal(frame_offsets[0], [-4, -2, 0, 2, 4])

@@ -11,7 +11,8 @@ import pytest
 from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import COCO_JOINT_NAMES, JOINT_NAMES, coco_to_h36m
 from scjd_edge.errors import ConfigError, DataError
-from scjd_edge.infer.keypoints import fill_missing, load_keypoints, read_detections
+from scjd_edge.infer.keypoint_files import read_detections
+from scjd_edge.infer.keypoints import fill_missing, load_keypoints
 from scjd_edge.infer.lifting import StreamingLifter, centred_windows
 from scjd_edge.infer.viz import resolve_picture_path
 
@@ -295,7 +296,7 @@ def test_windows_replicate_the_ends_and_the_stream_is_late_by_half_a_window():
     np.testing.assert_array_equal(windows[0, :, 0, 0], [0, 0, 0, 0, 1, 2, 3])
     np.testing.assert_array_equal(windows[1, :, 0, 0], [1, 2, 3, 4, 4, 4, 4])
     lifter = StreamingLifter(_WindowEcho())
-    assert lifter.latency_frames == 3
+    assert lifter.lookahead_frames == 3
     outputs = [lifter.push(frame) for frame in keypoints_2d]
     assert outputs[:3] == [None, None, None]
     np.testing.assert_array_equal(outputs[3][:, :2], keypoints_2d[0])  # push 3 -> frame 0
@@ -307,3 +308,63 @@ def test_windows_replicate_the_ends_and_the_stream_is_late_by_half_a_window():
     streamed = np.stack([outputs[3], outputs[4], *rest])
     batch = _WindowEcho()(centred_windows(keypoints_2d, np.arange(5), 7))
     np.testing.assert_array_equal(streamed, batch)
+
+
+def test_numbers_written_as_text_are_frame_numbers_not_words(tmp_path):
+    poses = walking_sequence(12)
+    as_numbers, as_text = tmp_path / "numbers.json", tmp_path / "text.json"
+    write_coco_results(as_numbers, poses, frame_ids=range(1, 13))
+    entries = json.loads(as_numbers.read_text())
+    for entry in entries:
+        entry["image_id"] = str(entry["image_id"])  # "1", "2", ..., "10", "11", "12"
+    as_text.write_text(json.dumps(entries[::-1]))  # and in reverse order
+    by_number = load_keypoints(as_numbers, "coco", image_size=IMAGE_SIZE)
+    by_text = load_keypoints(as_text, "coco", image_size=IMAGE_SIZE)
+    assert by_text.frame_ids == list(range(1, 13))
+    np.testing.assert_array_equal(by_text.keypoints_2d, by_number.keypoints_2d)
+    names = [{"image_id": f"img{i}", "keypoints": p.reshape(-1).tolist()} for i, p in
+             zip((2, 10, 1), poses[:3], strict=True)]  # fmt: skip
+    path = tmp_path / "names.json"
+    path.write_text(json.dumps(names))
+    assert read_detections(path).frame_ids == ["img1", "img2", "img10"]  # natural order
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"images": [{"id": 1, "width": 640, "height": 480}], "annotations": []},
+         r"bad\.json: no person in any of its 1 frames"),
+        ({"annotations": []}, r"bad\.json: 'annotations' is empty: no person detected"),
+        ({"images": [{"width": 640, "height": 480}], "annotations": []},
+         r"bad\.json: images\[0\] has no 'id'"),
+        ({"images": [{"id": 0, "width": 640}], "annotations": []},
+         r"bad\.json: images\[0\] has 'width' or 'height' but no 'height'"),
+        ({"images": [{"id": 0, "width": "wide", "height": 480}], "annotations": []},
+         r"bad\.json: images\[0\] 'width' must be a number"),
+        ([{"image_id": 0, "keypoints": [1.0, 2.0, 1.0] * 17, "score": "high"}],
+         r"bad\.json: detection 0: score 'high' is not a number"),
+        ([{"image_id": [0], "keypoints": [1.0, 2.0, 1.0] * 17}],
+         r"bad\.json: detection 0: 'image_id': frame id \[0\] must be a number or a text"),
+        ({"frames": [[]], "fps": "fast"}, r"bad\.json: 'fps' 'fast' is not a number"),
+    ],
+)  # fmt: skip
+def test_malformed_coco_fields_are_named(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(DataError, match=message):
+        load_keypoints(path, "coco", image_size=IMAGE_SIZE)
+
+
+def test_cli_infer_reports_a_bad_file_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from scjd_edge.cli import app
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps([{"image_id": 0, "keypoints": [1.0, 2.0, 1.0] * 17, "score": "x"}]))
+    result = CliRunner().invoke(app, ["infer", "model.onnx", "--keypoints", str(path)])
+    assert result.exit_code == 2
+    assert "score 'x' is not a number" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 2  # one message (rich may wrap it)
+    result = CliRunner().invoke(app, ["infer", "model.onnx"])
+    assert result.exit_code == 2 and "--keypoints FILE" in result.output

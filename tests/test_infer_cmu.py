@@ -5,6 +5,8 @@ subjects, and compared with the CMU 3D ground truth."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +14,17 @@ import torch
 from PIL import Image
 
 from scjd_edge.config import Recipe
+from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.camera import image_coordinates, normalize_screen_coordinates
 from scjd_edge.data.formats import load_dataset
-from scjd_edge.data.skeleton import COCO_JOINT_NAMES, JOINT_NAMES
+from scjd_edge.data.skeleton import (
+    BONES,
+    COCO_JOINT_NAMES,
+    JOINT_NAMES,
+    LEFT_JOINTS,
+    RIGHT_JOINTS,
+    bone_lengths,
+)
 from scjd_edge.export.exporter import export_checkpoint
 from scjd_edge.export.runtime import load_predictor, torch_predictor
 from scjd_edge.infer import render_summary, run_infer
@@ -33,6 +43,7 @@ COCO_FROM_H36M = {
     "right_knee": "RKnee", "left_ankle": "LFoot", "right_ankle": "RFoot",
 }  # fmt: skip
 WINDOW_FRAMES = 5
+DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/data/video/walk_vtest.mp4"
 
 
 def h36m_to_coco(keypoints_px: np.ndarray) -> np.ndarray:
@@ -61,21 +72,12 @@ def mpjpe_mm(pose_3d: np.ndarray, truth: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread, especially on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_recipe(cmu_data_dir) -> Recipe:
+def tiny_recipe() -> Recipe:
     return Recipe.model_validate(
         {
             "name": "infer-test",
             "data": {
-                "path": str(cmu_data_dir),
+                "path": BUILTIN_CMU,
                 "train_subjects": ["CMU02", "CMU05", "CMU07"],
                 "val_subjects": ["CMU03", "CMU102"],
                 "test_subjects": ["CMU01"],
@@ -94,16 +96,16 @@ def tiny_recipe(cmu_data_dir) -> Recipe:
 
 
 @pytest.fixture(scope="module")
-def tiny_teacher(tiny_recipe, tmp_path_factory, single_thread):
+def tiny_teacher(tiny_recipe, tmp_path_factory, one_thread):
     """A 5-frame STE trained for 200 steps on the CMU training subjects (~10-20 s on CPU)."""
     out_dir = tmp_path_factory.mktemp("infer_teacher")
     return train_teacher(tiny_recipe, out_dir, device="cpu")["best_checkpoint"]
 
 
 @pytest.fixture(scope="module")
-def cmu01_clip(cmu_data_dir):
+def cmu01_clip():
     """CMU01 (test subject) 'Playground 01_01 chunk0', camera 0: pixels and root-relative 3D."""
-    dataset = load_dataset(cmu_data_dir)
+    dataset = load_dataset(BUILTIN_CMU)
     sequence = dataset.select(["CMU01"], "test")[0]
     assert (sequence.action, sequence.camera) == ("Playground 01_01 chunk0", "54138969")
     keypoints_px = image_coordinates(sequence.keypoints_2d, sequence.res_w, sequence.res_h)
@@ -139,7 +141,7 @@ def write_detector_json(path, keypoints_px: np.ndarray, image_size, dropped_fram
 
 
 def test_infer_on_a_coco_detector_file_recovers_the_cmu_ground_truth(
-    tiny_teacher, tiny_recipe, cmu01_clip, tmp_path, single_thread
+    tiny_teacher, tiny_recipe, cmu01_clip, tmp_path, one_thread
 ):
     keypoints_px, truth_3d, image_size = cmu01_clip
     detections = tmp_path / "detections.json"
@@ -184,7 +186,7 @@ def test_infer_on_a_coco_detector_file_recovers_the_cmu_ground_truth(
     assert "(frames per joint): LWrist 5" in "\n".join(render_summary(summary))
 
 
-def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, single_thread):
+def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, one_thread):
     keypoints_px, _, (width, height) = cmu01_clip
     keypoints_2d = normalize_screen_coordinates(keypoints_px[:30], width, height)
     predictor = load_predictor(tiny_teacher)
@@ -199,7 +201,7 @@ def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, single_thre
 
 
 def test_stream_mode_writes_json_and_a_multi_frame_gif(
-    tiny_teacher, cmu01_clip, tmp_path, single_thread
+    tiny_teacher, cmu01_clip, tmp_path, one_thread
 ):
     keypoints_px, truth_3d, image_size = cmu01_clip
     clip = keypoints_px[:12]
@@ -213,11 +215,14 @@ def test_stream_mode_writes_json_and_a_multi_frame_gif(
         viz=tmp_path / "poses.gif",
         stream=True,
     )
-    assert summary["mode"] == "stream" and summary["latency_frames"] == WINDOW_FRAMES // 2
+    assert summary["mode"] == "stream" and summary["lookahead_frames"] == WINDOW_FRAMES // 2
     assert summary["mean_latency_ms"] > 0
     document = json.loads((tmp_path / "poses.json").read_text())
-    assert len(document["frames"]) == 12 and document["joint_names"] == list(JOINT_NAMES)
-    assert np.asarray(document["frames"][3]["pose_3d"]).shape == (17, 3)
+    frames = document["instance_info"]
+    assert len(frames) == 12 and [f["frame_id"] for f in frames] == list(range(12))
+    names = document["meta_info"]["keypoint_id2name"]
+    assert [names[str(j)] for j in range(17)] == list(JOINT_NAMES)
+    assert np.asarray(frames[3]["instances"][0]["keypoints"]).shape == (17, 3)
     with Image.open(tmp_path / "poses.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames == 12
         first = np.asarray(gif.convert("RGB"))
@@ -232,7 +237,7 @@ def test_stream_mode_writes_json_and_a_multi_frame_gif(
 
 
 def test_an_exported_onnx_model_lifts_like_its_checkpoint(
-    tiny_teacher, cmu01_clip, tmp_path, single_thread
+    tiny_teacher, cmu01_clip, tmp_path, one_thread
 ):
     keypoints_px, _, image_size = cmu01_clip
     clip = tmp_path / "clip.npz"
@@ -247,3 +252,47 @@ def test_an_exported_onnx_model_lifts_like_its_checkpoint(
         np.load(tmp_path / "torch.npz")["pose_3d"],
         atol=1e-4,
     )
+
+
+@pytest.fixture(scope="module")
+def walk_video() -> Path:
+    """The real test video (one walker on a plaza), in the shared folder beside the repo."""
+    path = Path(os.environ.get("SCJD_VIDEO", DEFAULT_VIDEO))
+    if not path.is_file():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"test video not found: {path} (set SCJD_VIDEO)")
+        pytest.skip(f"test video not found: {path} (set SCJD_VIDEO)")
+    return path
+
+
+def test_video_to_3d_with_the_real_detector(tiny_teacher, walk_video, tmp_path, one_thread):
+    """MediaPipe BlazePose on a real video, lifted by the tiny CMU teacher, via the CLI."""
+    pytest.importorskip("mediapipe", reason="the [video] extra is not installed (README)")
+    from typer.testing import CliRunner
+
+    from scjd_edge.cli import app
+
+    out = tmp_path / "walk.json"
+    command = ["infer", str(tiny_teacher), "--video", str(walk_video), "--out", str(out)]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert "person found in" in result.output and "frames/s" in result.output
+    document = json.loads(out.read_text())
+    frames = document["instance_info"]
+    found = [f for f in frames if f["instances"]]
+    assert len(frames) >= 0.95 * 170 and len(found) == len(frames)  # detection rate
+    pose_3d = np.array([f["instances"][0]["keypoints"] for f in found])
+    assert np.isfinite(pose_3d).all()
+    # Bone lengths against the CMU training skeletons: limbs within a factor 1.5, every bone
+    # within 2 (COCO's nose is not H36M's Neck/Nose, so the head bones differ most).
+    training_poses = load_dataset(BUILTIN_CMU).select(["CMU02"], "train")[0].pose_3d
+    training = np.median(bone_lengths(training_poses), axis=0)
+    ratio = np.median(bone_lengths(pose_3d), axis=0) / training
+    limbs = [child in LEFT_JOINTS + RIGHT_JOINTS for _, child in BONES]
+    assert ((ratio[limbs] > 1 / 1.5) & (ratio[limbs] < 1.5)).all(), ratio.round(2)
+    assert ((ratio > 0.5) & (ratio < 2.0)).all(), ratio.round(2)
+    # Temporal smoothness: consecutive poses far closer than poses 3 s apart.
+    step = np.linalg.norm(np.diff(pose_3d, axis=0), axis=-1).mean(axis=-1)
+    apart = np.linalg.norm(pose_3d[30:] - pose_3d[:-30], axis=-1).mean(axis=-1)
+    assert np.median(step) < 0.5 * np.median(apart), (np.median(step), np.median(apart))
+    print(f"bone ratio {ratio.min():.2f}-{ratio.max():.2f}, jitter {1000 * np.median(step):.0f} mm")

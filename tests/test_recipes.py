@@ -1,13 +1,57 @@
-"""The teacher recipes validate, follow the data splits, and a typo in a file is named."""
+"""Every recipe in recipes/ validates and follows its data's split; a typo in a file is named."""
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from scjd_edge.bench.flops import count_macs
 from scjd_edge.cli import app
-from scjd_edge.config import load_recipe
+from scjd_edge.config import RECIPES_DIR, load_recipe
+from scjd_edge.data.builtin import BUILTIN_CMU, CMU_SPLIT
 from scjd_edge.errors import ConfigError
+from scjd_edge.models.registry import create_model
 
 TEACHER_RECIPES = ("teacher_synth", "teacher_cmu", "teacher_h36m_243")
+ALL_RECIPES = sorted(path.stem for path in RECIPES_DIR.glob("*.yaml"))
+CMU_DATA = (BUILTIN_CMU, "../shared/data/cmu")
+
+
+def test_the_recipe_folder_holds_the_known_recipes():
+    assert {"teacher_cmu_quick", "scjd_cmu_quick", "poseformerv2_cmu_quick"} <= set(ALL_RECIPES)
+    assert set(TEACHER_RECIPES) <= set(ALL_RECIPES)
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
+def test_every_recipe_validates(name):
+    recipe = load_recipe(name)
+    assert recipe.name == name
+    if recipe.distill is not None:
+        assert recipe.model.frames == recipe.distill.input_frames < recipe.distill.window_frames
+    if recipe.data.path in CMU_DATA:
+        assert recipe.data.train_subjects == CMU_SPLIT["train"]
+        assert recipe.data.val_subjects == CMU_SPLIT["validation"]
+        assert recipe.data.test_subjects == CMU_SPLIT["test"]
+
+
+def _macs_per_window(name: str) -> int:
+    recipe = load_recipe(name)
+    with torch.device("meta"):
+        model = create_model(recipe.model).eval()
+        frames = recipe.model.frames
+        return count_macs(model, torch.zeros(1, frames, 17, 2), torch.zeros(1, frames))
+
+
+def test_quick_baseline_costs_about_what_the_quick_student_costs_per_delivered_pose():
+    student, baseline = (
+        _macs_per_window("scjd_cmu_quick"),
+        _macs_per_window("poseformerv2_cmu_quick"),
+    )
+    assert abs(baseline / student - 1) < 0.05  # one window per delivered pose, same flip
+    assert (
+        load_recipe("scjd_cmu_quick").distill.window_frames
+        == load_recipe("poseformerv2_cmu_quick").model.frames
+        == load_recipe("teacher_cmu_quick").model.frames
+    )
 
 
 @pytest.mark.parametrize("name", TEACHER_RECIPES)

@@ -90,9 +90,15 @@ def test_motion_of_a_still_window_is_uniform():
 
 
 @pytest.mark.parametrize(
-    ("mode", "window_frames", "num_frames"),
-    [("uniform", 81, 8), ("uniform", 80, 9), ("central", 9, 11), ("full", 9, 3), ("ring", 9, 3)],
+    ("mode", "window_frames", "num_frames", "message"),
+    [
+        ("uniform", 81, 8, "input_frames=8 must be odd"),
+        ("uniform", 80, 9, "window of 80 frames"),
+        ("central", 9, 11, "at most the window's 9 frames"),
+        ("full", 9, 3, "uses all 9 frames"),
+        ("ring", 9, 3, "'ring' is unknown"),
+    ],
 )
-def test_impossible_sampling_is_a_config_error(mode, window_frames, num_frames):
-    with pytest.raises(ConfigError):
+def test_impossible_sampling_is_a_config_error(mode, window_frames, num_frames, message):
+    with pytest.raises(ConfigError, match=message):
         sample_frames(torch.zeros(1, window_frames, 17, 2), mode, num_frames)

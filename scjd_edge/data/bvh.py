@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from scjd_edge.data.camera import h36m_cameras
-from scjd_edge.data.formats import write_pose_folder
+from scjd_edge.data.pose_folder import write_pose_folder
 from scjd_edge.errors import DataError
 from scjd_edge.io import sha256_file, write_json
 

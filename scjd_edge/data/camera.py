@@ -120,6 +120,30 @@ class Camera:
             raise ValueError(f"camera {self.id} has no extrinsics (orientation, translation)")
 
 
+def read_cameras_json(path: Path, subjects: list[str]) -> dict[str, list[Camera]]:
+    """Per subject the cameras of a `cameras_<name>.json` (CMU layout), for `subjects`."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{path}: not a readable JSON file ({error})") from None
+    by_subject = content.get("subjects") if isinstance(content, dict) else None
+    if not isinstance(by_subject, dict):
+        raise DataError(f"{path}: missing key 'subjects' (a dict subject -> {{'cameras': [...]}})")
+    cameras = {}
+    for subject in subjects:
+        entry = by_subject.get(subject)
+        if not isinstance(entry, dict) or "cameras" not in entry:
+            raise DataError(
+                f"{path}: missing key subjects[{subject!r}]['cameras'] for subject {subject} "
+                f"(subjects in the file: {', '.join(by_subject)})"
+            )
+        cameras[subject] = [
+            Camera.from_dict(camera, f"{path}: subjects[{subject!r}]['cameras'][{index}]")
+            for index, camera in enumerate(entry["cameras"])
+        ]
+    return cameras
+
+
 def _floats(values, count: int) -> tuple[float, ...]:
     result = tuple(float(v) for v in values)
     if len(result) != count:

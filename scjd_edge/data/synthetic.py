@@ -12,17 +12,13 @@ with `synthetic: True` in the 2D metadata and a `synthetic.json` marker.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from scjd_edge.data.camera import H36M_CAMERA_INTRINSICS, Camera, look_at_camera
-from scjd_edge.data.formats import write_pose_folder
+from scjd_edge.data.pose_folder import write_pose_folder
 from scjd_edge.data.skeleton import NUM_JOINTS, PARENTS
 from scjd_edge.io import write_json
 
@@ -116,40 +112,6 @@ def generate_synthetic(
         },
     )
     return out_dir
-
-
-def cache_root() -> Path:
-    """`$SCJD_CACHE_DIR`, or ~/.cache/scjd-edge."""
-    return Path(os.environ.get("SCJD_CACHE_DIR") or "~/.cache/scjd-edge").expanduser()
-
-
-def builtin_dataset_dir(seed: int = 0) -> Path:
-    """The built-in set for `seed`, generated into the cache on first use."""
-    folder = cache_root() / f"synthetic-seed{seed}"
-    if _is_current(folder, seed):
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        generate_synthetic(staging, seed=seed)
-        if folder.exists() and not _is_current(folder, seed):
-            shutil.rmtree(folder, ignore_errors=True)  # written by an older generator
-        try:
-            os.rename(staging, folder)
-        except OSError:
-            if not _is_current(folder, seed):  # not a concurrent writer that finished first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
-
-
-def _is_current(folder: Path, seed: int) -> bool:
-    try:
-        marker = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return marker.get("generator_version") == GENERATOR_VERSION and marker.get("seed") == seed
 
 
 # --- bodies and cameras -------------------------------------------------------------------

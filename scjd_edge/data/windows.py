@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from scjd_edge.data.formats import PoseSequence
+from scjd_edge.data.dataset import PoseSequence
 from scjd_edge.data.skeleton import ROOT_JOINT, flip_pose
 from scjd_edge.errors import DataError
 
@@ -116,6 +116,7 @@ class PoseWindows(Dataset):
         sequence_index = self._window_sequence[window_index]
         augment = self.flip or self.noise_px > 0
         generator = self._augmentation_generator(window_index) if augment else None
+        flipped = torch.zeros(batch_size, dtype=torch.bool)
         if self.flip:
             flipped = torch.rand(batch_size, generator=generator) < 0.5
             rows = rows + flipped[:, None].long() * self._num_rows
@@ -132,6 +133,8 @@ class PoseWindows(Dataset):
             "frame_offsets": self._frame_offsets.expand(batch_size, -1).clone(),
             "sequence_index": sequence_index,
             "centre_frame": self._window_centre[window_index],
+            "window_index": window_index,
+            "flipped": flipped,
         }
         if single:
             return {key: value[0] for key, value in batch.items()}

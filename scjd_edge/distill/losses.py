@@ -151,25 +151,27 @@ def masked_attention_rows(
     return restricted / restricted.sum(dim=-1, keepdim=True)
 
 
+def ajad_teacher_rows(teacher_attention: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """The teacher's (B, T, heads, 17, 17) spatial attention averaged over heads, at the
+    student's true frames: (B, N, 17, 17), what `ajad_loss` compares the student with."""
+    return gather_frames(teacher_attention.mean(dim=2), indices)
+
+
 def ajad_loss(
     student_attention: torch.Tensor,
-    teacher_attention: torch.Tensor,
-    indices: torch.Tensor,
+    teacher_rows: torch.Tensor,
     hops: int,
     eps: float = 1e-6,
 ) -> torch.Tensor:
     """Adjacent joint attention distillation of one block pair.
 
-    student_attention: (B, N, heads_s, 17, 17); teacher_attention: (B, T, heads_t, 17, 17)
-    spatial attention (rows: query joints). Both are averaged over heads, the teacher's
-    map is taken at the student's true frames, both are masked to the k-hop adjacency and
-    renormalised per row; returns KL(teacher || student) summed over each row's joints,
-    averaged over rows, frames and windows.
+    student_attention: (B, N, heads_s, 17, 17) spatial attention (rows: query joints),
+    averaged over heads; teacher_rows: (B, N, 17, 17) from `ajad_teacher_rows`. Both are
+    masked to the k-hop adjacency and renormalised per row; returns KL(teacher || student)
+    summed over each row's joints, averaged over rows, frames and windows.
     """
     mask = adjacency_mask(hops, student_attention.device)
-    teacher_rows = masked_attention_rows(
-        gather_frames(teacher_attention.mean(dim=2), indices), mask, eps
-    )
+    teacher_rows = masked_attention_rows(teacher_rows, mask, eps)
     student_rows = masked_attention_rows(student_attention.mean(dim=2), mask, eps)
     log_ratio = torch.where(
         mask, teacher_rows.clamp_min(eps).log() - student_rows.clamp_min(eps).log(), 0.0

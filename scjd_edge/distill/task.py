@@ -22,13 +22,14 @@ from scjd_edge.config import DistillConfig, Recipe
 from scjd_edge.contract import Deployment
 from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS
 from scjd_edge.distill import losses
+from scjd_edge.distill.teacher_cache import TeacherTargetCache, windows_digest
 from scjd_edge.errors import CheckpointError, ConfigError
 from scjd_edge.io import sha256_file
 from scjd_edge.models.layers import ModelFeatures
 from scjd_edge.models.registry import create_model
 from scjd_edge.sampling import check_sampling, gather_frames
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
-from scjd_edge.train.engine import fit, seed_everything
+from scjd_edge.train.engine import fit, load_training_data, seed_everything
 from scjd_edge.train.evaluate import predict_centre
 
 
@@ -83,6 +84,7 @@ class DistillTask:
         )
         self.trainable = _Trainable(self.model, self._make_projectors())
         self.test_flip = recipe.train.test_flip
+        self.teacher_cache = self._open_teacher_cache() if self.config.teacher_cache else None
 
     def _make_projectors(self) -> nn.ModuleList:
         """Linear C_s -> C_t per DJED pair (none without DJED), after checking the DJED and
@@ -120,20 +122,11 @@ class DistillTask:
         student_pose_3d, student_features = student if self.needs_features else (student, None)
         terms = {"pose": losses.pose_loss(student_pose_3d, gather_frames(pose_3d, indices))}
         if self.needs_teacher:
-            with torch.no_grad():
-                teacher = self.teacher(
-                    keypoints_2d, batch["frame_offsets"], return_features=self.needs_features
-                )
-            teacher_pose_3d, teacher_features = teacher if self.needs_features else (teacher, None)
+            targets = self._targets(batch, indices)
             terms.update(
                 self._distillation_terms(
-                    student_pose_3d,
-                    student_features,
-                    teacher_pose_3d,
-                    teacher_features,
-                    indices,
-                    frame_offsets,
-                )  # fmt: skip
+                    student_pose_3d, student_features, targets, indices, frame_offsets
+                )
             )
         weights = self._weights()
         total = sum(weights[name] * value for name, value in terms.items())
@@ -149,12 +142,58 @@ class DistillTask:
             "tcd": config.tcd_weight,
         }
 
+    def _targets(self, batch: dict[str, torch.Tensor], indices: torch.Tensor) -> dict:
+        """The teacher's targets of a batch: from the cache where it holds them."""
+        keypoints_2d, frame_offsets = batch["keypoints_2d"], batch["frame_offsets"]
+        if self.teacher_cache is None:
+            return self.teacher_targets(keypoints_2d, frame_offsets, indices)
+
+        def compute(rows: torch.Tensor) -> dict[str, torch.Tensor]:
+            rows = rows.to(keypoints_2d.device)
+            return self.teacher_targets(keypoints_2d[rows], frame_offsets[rows], indices[rows])
+
+        targets = self.teacher_cache.get(batch["window_index"], batch["flipped"], compute)
+        return {name: value.to(keypoints_2d.device) for name, value in targets.items()}
+
+    @torch.no_grad()
+    def teacher_targets(
+        self, keypoints_2d: torch.Tensor, frame_offsets: torch.Tensor, indices: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """What the distillation terms take from the teacher, for (B, T, 17, 2) windows:
+        "pose_3d" (B, T, 17, 3) for the output and TCD terms, "djed_context_<i>"
+        (B, N, 17, C_t) and "ajad_rows_<i>" (B, N, 17, 17) per DJED / AJAD block pair."""
+        config = self.config
+        teacher = self.teacher(keypoints_2d, frame_offsets, return_features=self.needs_features)
+        pose_3d, features = teacher if self.needs_features else (teacher, None)
+        targets = {}
+        if config.output_weight > 0 or config.tcd_weight > 0:
+            targets["pose_3d"] = pose_3d
+        if config.djed_weight > 0:
+            for pair, (teacher_block, _) in enumerate(config.djed.pairs):
+                targets[f"djed_context_{pair}"] = self._djed_context(
+                    features, teacher_block, indices
+                )
+        if config.ajad_weight > 0:
+            for pair, (teacher_block, _) in enumerate(config.ajad.pairs):
+                targets[f"ajad_rows_{pair}"] = losses.ajad_teacher_rows(
+                    features.spatial_attention[teacher_block], indices
+                )
+        return targets
+
+    def _djed_context(
+        self, features: ModelFeatures, teacher_block: int, indices: torch.Tensor
+    ) -> torch.Tensor:
+        teacher_embeddings = features.joint_embeddings[teacher_block]
+        if self.config.djed.context == "attention":
+            temporal_attention = features.temporal_attention[teacher_block]
+            return losses.attention_context(teacher_embeddings, temporal_attention, indices)
+        return losses.similarity_context(teacher_embeddings, indices)
+
     def _distillation_terms(
         self,
         student_pose_3d: torch.Tensor,
         student_features: ModelFeatures | None,
-        teacher_pose_3d: torch.Tensor,
-        teacher_features: ModelFeatures | None,
+        targets: dict[str, torch.Tensor],
         indices: torch.Tensor,
         frame_offsets: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
@@ -162,47 +201,60 @@ class DistillTask:
         terms = {}
         if config.output_weight > 0:
             terms["output"] = losses.output_distillation_loss(
-                student_pose_3d, teacher_pose_3d, indices
+                student_pose_3d, targets["pose_3d"], indices
             )
         if config.djed_weight > 0:
-            terms["djed"] = self._djed(student_features, teacher_features, indices)
+            terms["djed"] = torch.stack(
+                [
+                    losses.djed_loss(
+                        student_features.joint_embeddings[student_block],
+                        targets[f"djed_context_{pair}"],
+                        projector,
+                        config.djed.temperature,
+                    )
+                    for pair, (projector, (_, student_block)) in enumerate(
+                        zip(self.trainable.projectors, config.djed.pairs, strict=True)
+                    )
+                ]
+            ).mean()
         if config.ajad_weight > 0:
             terms["ajad"] = torch.stack(
                 [
                     losses.ajad_loss(
                         student_features.spatial_attention[student_block],
-                        teacher_features.spatial_attention[teacher_block],
-                        indices,
+                        targets[f"ajad_rows_{pair}"],
                         config.ajad.hops,
                     )
-                    for teacher_block, student_block in config.ajad.pairs
+                    for pair, (_, student_block) in enumerate(config.ajad.pairs)
                 ]
             ).mean()
         if config.tcd_weight > 0:
             terms["tcd"] = losses.tcd_loss(
-                student_pose_3d, teacher_pose_3d, frame_offsets, config.tcd.velocity_weight
+                student_pose_3d, targets["pose_3d"], frame_offsets, config.tcd.velocity_weight
             )
         return terms
 
-    def _djed(
-        self, student_features: ModelFeatures, teacher_features: ModelFeatures, indices
-    ) -> torch.Tensor:
-        config = self.config.djed
-        pair_losses = []
-        for projector, (teacher_block, student_block) in zip(
-            self.trainable.projectors, config.pairs, strict=True
-        ):
-            teacher_embeddings = teacher_features.joint_embeddings[teacher_block]
-            if config.context == "attention":
-                temporal_attention = teacher_features.temporal_attention[teacher_block]
-                context = losses.attention_context(teacher_embeddings, temporal_attention, indices)
-            else:
-                context = losses.similarity_context(teacher_embeddings, indices)
-            student_embeddings = student_features.joint_embeddings[student_block]
-            pair_losses.append(
-                losses.djed_loss(student_embeddings, context, projector, config.temperature)
+    def _open_teacher_cache(self) -> TeacherTargetCache:
+        """The teacher's target cache for this recipe's training windows."""
+        if self.recipe.data.noise_px > 0:
+            raise ConfigError(
+                "distill.teacher_cache needs deterministic windows; data.noise_px > 0 changes "
+                "every window each epoch"
             )
-        return torch.stack(pair_losses).mean()
+        windows = load_training_data(self.recipe, self.deployment.window_frames).train
+        first = windows[[0]]
+        _, _, indices = self.deployment.prepare_model_inputs(first["keypoints_2d"])
+        probe = self.teacher_targets(first["keypoints_2d"], first["frame_offsets"], indices)
+        key = {
+            "teacher_sha256": self.teacher_info["sha256"],
+            "windows_2d_sha256": windows_digest(windows),
+            "deployment": self.deployment.to_dict(),
+            "djed": self.config.djed.model_dump(),
+            "ajad_pairs": self.config.ajad.pairs,
+        }
+        shapes = {name: tuple(value.shape[1:]) for name, value in probe.items()}
+        folder = self.teacher_path.with_name(self.teacher_path.name + ".targets")
+        return TeacherTargetCache(folder, key, len(windows), shapes)
 
     def predict_centre(
         self, keypoints_2d_windows: torch.Tensor, model: nn.Module | None = None

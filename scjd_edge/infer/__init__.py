@@ -1,11 +1,15 @@
-"""`scjd-edge infer`: lift 2D keypoint tracks from any 2D detector to 3D.
+"""`scjd-edge infer`: lift 2D keypoints to 3D, from a detector's file or from a video.
 
     summary = run_infer(Path("student.onnx"), Path("video_keypoints.json"), out=Path("3d.npz"))
+    summary = run_video_infer(Path("student.onnx"), "walk.mp4", out=Path("3d.json"),
+                              viz=Path("walk_3d.mp4"))
 
-Steps: read the detector file and choose one person (`keypoints`), fill missing keypoints
-and convert COCO-17 to H36M-17, normalise with the image size, lift every frame with its
-centred window (`lifting`: batched, or streaming through a ring buffer), write the poses
-and a picture (`viz`).
+From a file: read the detector file and choose one person (`keypoints`), fill missing
+keypoints and convert COCO-17 to H36M-17, normalise with the image size, rescale to the
+training data's person size (`rescale`), lift every frame with its window (`lifting`:
+batched, or streaming through a ring buffer), write the poses (`outputs`) and a picture
+(`viz`). From a video or camera: the same frame by frame as a live stream with a 2D
+detector (`video`, `detectors`, `streaming`), pictures drawn on the video (`overlay`).
 """
 
 from __future__ import annotations
@@ -17,15 +21,23 @@ from typing import Any
 import numpy as np
 
 from scjd_edge.data.camera import normalize_screen_coordinates
-from scjd_edge.data.skeleton import JOINT_NAMES
-from scjd_edge.errors import ConfigError
+from scjd_edge.errors import ConfigError, DataError
 from scjd_edge.infer.keypoints import KeypointTrack, load_keypoints
 from scjd_edge.infer.lifting import StreamingLifter, lift_sequence, stream_sequence
-from scjd_edge.io import write_json, write_npz
+from scjd_edge.infer.outputs import check_finite_poses, check_out_path, write_poses
+from scjd_edge.infer.rescale import rescale_to_training_size
+from scjd_edge.infer.smoothing import OneEuroParams, smooth_sequence
 
-__all__ = ["StreamingLifter", "lift_sequence", "load_keypoints", "render_summary", "run_infer"]
+__all__ = [
+    "StreamingLifter",
+    "lift_sequence",
+    "load_keypoints",
+    "render_summary",
+    "render_video_summary",
+    "run_infer",
+    "run_video_infer",
+]
 
-OUTPUT_SUFFIXES = (".npz", ".json")
 DEFAULT_FPS = 25.0  # playback rate of pictures when the keypoint file gives none
 
 
@@ -41,16 +53,18 @@ def run_infer(
     min_score: float = 0.3,
     batch_size: int = 256,
     backend: str | None = None,
+    rescale: bool = True,
+    smoothing: OneEuroParams | None = None,
 ) -> dict[str, Any]:
     """Lift one person's 2D keypoints (a detector's file) to root-relative 3D, metres.
 
-    format: joint layout of the file, "coco" (COCO-17) or "h36m" (H36M-17). out: .npz with
-    `pose_3d` (F, 17, 3) metres root-relative camera coordinates, `keypoints_2d` (F, 17, 2)
-    H36M-17 pixels after gap filling, `interpolated` (F, 17) bool, `joint_names`,
-    `frame_ids`, `image_size`; or .json with the same per frame. viz: .gif, .mp4 or a
-    folder of PNG frames. Returns a summary (frames, filled keypoints per joint, timing).
+    format: joint layout of the file, "coco" (COCO-17) or "h36m" (H36M-17). rescale: bring
+    each frame's skeleton to the training data's size and position first (`rescale`).
+    smoothing: One-Euro parameters, None for none. out: .npz or .json (`outputs`). viz:
+    .gif, .mp4 or a folder of PNG frames. Returns a summary (frames, filled keypoints per
+    joint, timing).
     """
-    _check_out_path(out)
+    check_out_path(out)
     if viz is not None:
         from scjd_edge.infer.viz import resolve_picture_path
 
@@ -62,52 +76,116 @@ def run_infer(
     width, height = track.image_size
     keypoints_2d = normalize_screen_coordinates(track.keypoints_2d, width, height)
     keypoints_2d = keypoints_2d.astype(np.float32)
+    if rescale:
+        keypoints_2d = rescale_to_training_size(keypoints_2d)
     started = time.perf_counter()
     if stream:
         pose_3d, latencies_ms = stream_sequence(predictor, keypoints_2d)
     else:
         pose_3d, latencies_ms = lift_sequence(predictor, keypoints_2d, batch_size), []
+    check_finite_poses(pose_3d, model)
+    fps = track.fps or DEFAULT_FPS
+    if smoothing is not None:
+        pose_3d = smooth_sequence(pose_3d, fps, smoothing)
     seconds = time.perf_counter() - started
     summary = _summary(model, predictor, track, stream, seconds, latencies_ms)
-    summary["layout"] = format
+    summary.update(layout=format, rescaled=rescale, smoothing=_smoothing_text(smoothing))
     if out is not None:
-        summary["out"] = str(write_poses(out, pose_3d, track))
+        summary["out"] = str(
+            write_poses(
+                out,
+                pose_3d,
+                track.keypoints_2d,
+                track.interpolated,
+                track.frame_ids,
+                track.image_size,
+                track.fps,
+            )
+        )
     if viz is not None:
         _write_picture(viz, pose_3d, track, summary)
     return summary
 
 
-def write_poses(path: Path, pose_3d: np.ndarray, track: KeypointTrack) -> Path:
-    """Write the lifted poses as .npz (arrays) or .json (one record per frame)."""
-    frame_ids = _frame_id_array(track.frame_ids)
-    if Path(path).suffix.lower() == ".npz":
-        return write_npz(
-            path,
-            pose_3d=pose_3d.astype(np.float32),
-            keypoints_2d=track.keypoints_2d.astype(np.float32),
-            interpolated=track.interpolated,
-            joint_names=np.array(JOINT_NAMES),
-            frame_ids=frame_ids,
-            image_size=np.array(track.image_size, dtype=np.int64),
+def run_video_infer(
+    model: Path,
+    video: str | Path,
+    keypoints: Path | None = None,
+    out: Path | None = None,
+    viz: Path | None = None,
+    track_id: int | None = None,
+    min_score: float = 0.3,
+    backend: str | None = None,
+    rescale: bool = True,
+    smoothing: OneEuroParams | None = None,
+    max_frames: int | None = None,
+    detector=None,
+) -> dict[str, Any]:
+    """Lift the person in a video file or camera (index "0") to 3D, streaming frame by frame.
+
+    The 2D detector is MediaPipe BlazePose, or the people of `keypoints` (a detector file
+    whose frames are the video's), or `detector` (any `detectors.Detector`). A camera
+    stream ends after `max_frames` (default 300) or when it closes. Returns a summary with
+    detection rate, lookahead, latencies and frames per second (see `streaming`), and
+    under "result" the `streaming.StreamResult` itself.
+    """
+    from scjd_edge.export.runtime import load_predictor
+    from scjd_edge.infer.streaming import run_stream
+    from scjd_edge.infer.video import VideoSource
+
+    check_out_path(out)
+    if viz is not None:
+        from scjd_edge.infer.overlay import picture_kind
+
+        picture_kind(viz)
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--max-frames {max_frames}: expected at least 1")
+    source = VideoSource(video)
+    if source.is_camera and max_frames is None:
+        max_frames = 300
+    predictor = load_predictor(model, backend=backend)
+    detector = detector or _default_detector(keypoints)
+    kept_frames: list[np.ndarray] = []
+    keep = (lambda _, frame: kept_frames.append(frame)) if viz and source.is_camera else None
+    try:
+        result = run_stream(
+            source.frames(max_frames),
+            detector,
+            predictor,
+            source.image_size,
+            source.fps,
+            track_id=track_id,
+            min_score=min_score,
+            rescale=rescale,
+            smoothing=smoothing,
+            on_frame=keep,
         )
-    frames = [
-        {
-            "frame_id": frame_id,
-            "pose_3d": np.round(pose.astype(np.float64), 5).tolist(),
-            "keypoints_2d": np.round(points.astype(np.float64), 2).tolist(),
-            "interpolated": mask.tolist(),
-        }
-        for frame_id, pose, points, mask in zip(
-            frame_ids.tolist(), pose_3d, track.keypoints_2d, track.interpolated, strict=True
+    finally:
+        detector.close()
+        source.close()
+    if not len(result.frame_indices):
+        raise DataError(f"{source.name}: no person found in any of its {result.frames_read} frames")
+    summary = _video_summary(model, predictor, source, detector, result)
+    summary.update(rescaled=rescale, smoothing=_smoothing_text(smoothing))
+    if out is not None:
+        summary["out"] = str(
+            write_poses(
+                out,
+                result.pose_3d,
+                result.keypoints_2d,
+                result.interpolated,
+                result.frame_indices,
+                source.image_size,
+                source.fps,
+            )
         )
-    ]
-    document = {
-        "joint_names": list(JOINT_NAMES),
-        "units": "metres, root-relative camera coordinates (x right, y down, z forward)",
-        "image_size": list(track.image_size),
-        "frames": frames,
-    }
-    return write_json(path, document)
+    if viz is not None:
+        from scjd_edge.infer.overlay import write_overlay
+
+        frames = kept_frames if source.is_camera else VideoSource(video).frames(max_frames)
+        summary["viz"] = str(write_overlay(viz, frames, result, source.fps)["path"])
+    summary["result"] = result
+    return summary
 
 
 def render_summary(summary: dict[str, Any]) -> list[str]:
@@ -128,21 +206,96 @@ def render_summary(summary: dict[str, Any]) -> list[str]:
         lines.append(f"interpolated low-score or missing keypoints (frames per joint): {counts}")
     elif not missing:
         lines.append("interpolated keypoints: none")
+    lines.append(_processing_line(summary))
     lines.append(
         f"lifting took {summary['seconds']:.2f} s ({summary['poses_per_second']:.0f} poses/s)"
     )
     if summary["mode"] == "stream":
         lines.append(
             f"streaming: {summary['mean_latency_ms']:.2f} ms per frame (mean), plus a fixed "
-            f"delay of {summary['latency_frames']} frames (the window's centre)"
+            f"delay of {summary['lookahead_frames']} frames (the model's lookahead)"
         )
     lines.extend(summary["notes"])
-    for key in ("out", "viz"):
-        if summary.get(key):
-            lines.append(f"wrote {summary[key]}")
+    return lines + _written_lines(summary)
+
+
+def render_video_summary(summary: dict[str, Any]) -> list[str]:
+    """Lines for a terminal after a video stream."""
+    lines = [
+        f"video: {summary['video']} ({summary['image_size'][0]}x{summary['image_size'][1]}, "
+        f"{summary['video_fps']:g} frames/s, {summary['frames_read']} frames read)",
+        f"2D detector: {summary['detector']}; person found in {summary['detected_frames']} of "
+        f"{summary['frames_read']} frames ({100 * summary['detection_rate']:.1f} %)",
+        f"lifted {summary['frames']} frames with {summary['model']} ({summary['backend']}, "
+        f"{summary['window_frames']}-frame windows)",
+        _processing_line(summary),
+        f"lookahead: {summary['lookahead_frames']} frames "
+        + (
+            "(causal model: no delay)"
+            if summary["lookahead_frames"] == 0
+            else f"(each pose is output {summary['lookahead_seconds']:.2f} s after its frame)"
+        ),
+        f"latency per frame (ms, p50 / p99): detector {summary['detector_ms']['p50']:.1f} / "
+        f"{summary['detector_ms']['p99']:.1f}, lifter {summary['lifter_ms']['p50']:.2f} / "
+        f"{summary['lifter_ms']['p99']:.2f}",
+        f"end to end: {summary['fps']:.1f} frames/s (decode + detect + lift, "
+        f"{summary['seconds']:.1f} s wall time, pictures not included); CPU time "
+        f"{summary['cpu_ms_per_frame']:.1f} ms per frame (all threads)",
+    ]
+    return lines + _written_lines(summary)
+
+
+def _processing_line(summary: dict[str, Any]) -> str:
+    scale = "rescaled to the training person size" if summary["rescaled"] else "not rescaled"
+    return f"2D {scale}; smoothing: {summary['smoothing']}"
+
+
+def _written_lines(summary: dict[str, Any]) -> list[str]:
+    lines = [f"wrote {summary[key]}" for key in ("out", "viz") if summary.get(key)]
     if not summary.get("out"):
         lines.append("3D poses not saved: pass --out poses.npz (or .json)")
     return lines
+
+
+def _smoothing_text(smoothing: OneEuroParams | None) -> str:
+    return "none" if smoothing is None else smoothing.describe()
+
+
+def _default_detector(keypoints: Path | None):
+    from scjd_edge.infer.detectors import BlazePoseDetector, KeypointFileDetector
+
+    return KeypointFileDetector(keypoints) if keypoints is not None else BlazePoseDetector()
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0}
+    return {"p50": float(np.percentile(values, 50)), "p99": float(np.percentile(values, 99))}
+
+
+def _video_summary(model, predictor, source, detector, result) -> dict[str, Any]:
+    return {
+        "video": source.name,
+        "image_size": list(source.image_size),
+        "video_fps": source.fps,
+        "detector": detector.name,
+        "frames_read": result.frames_read,
+        "detected_frames": int(result.detected.sum()),
+        "detection_rate": float(result.detected.mean()),
+        "frames": len(result.pose_3d),
+        "model": str(model),
+        "backend": predictor.backend,
+        "window_frames": int(predictor.deployment.window_frames),
+        "lookahead_frames": result.lookahead_frames,
+        "lookahead_seconds": result.lookahead_frames / source.fps,
+        "detector_ms": _percentiles(result.detector_ms),
+        "lifter_ms": _percentiles(result.lifter_ms),
+        "fps": result.fps,
+        "seconds": result.seconds,
+        "cpu_ms_per_frame": 1000.0 * result.cpu_seconds / max(result.frames_read, 1),
+        "out": None,
+        "viz": None,
+    }
 
 
 def _summary(model, predictor, track, stream, seconds, latencies_ms) -> dict[str, Any]:
@@ -167,14 +320,11 @@ def _summary(model, predictor, track, stream, seconds, latencies_ms) -> dict[str
         "viz": None,
     }
     if stream:
-        summary["latency_frames"] = (window_frames - 1) // 2
+        from scjd_edge.infer.lifting import lookahead_frames_of
+
+        summary["lookahead_frames"] = lookahead_frames_of(predictor)
         summary["mean_latency_ms"] = float(np.mean(latencies_ms))
     return summary
-
-
-def _check_out_path(out: Path | None) -> None:
-    if out is not None and Path(out).suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ConfigError(f"--out {out}: expected a .npz or .json file name")
 
 
 def _write_picture(viz: Path, pose_3d: np.ndarray, track: KeypointTrack, summary: dict) -> None:
@@ -187,10 +337,3 @@ def _write_picture(viz: Path, pose_3d: np.ndarray, track: KeypointTrack, summary
     summary["viz_frames"] = result["frames"]
     if result["message"]:
         summary["notes"].append(result["message"])
-
-
-def _frame_id_array(frame_ids: list[Any]) -> np.ndarray:
-    """Frame ids as an int64 array, or as strings when the file used names."""
-    if all(isinstance(f, int) and not isinstance(f, bool) for f in frame_ids):
-        return np.array(frame_ids, dtype=np.int64)
-    return np.array([str(f) for f in frame_ids])

@@ -1,17 +1,19 @@
 """2D -> 3D lifting of whole sequences (batched) and of live streams (ring buffer).
 
 Both modes give every frame the window the model was trained on: the T = window_frames
-frames at offsets -(T//2) .. (T-1)//2 around it (window index T//2 is the frame itself),
-with the first / last frame repeated where the window runs past the sequence (replicate
-padding). A predictor (`scjd_edge.export.runtime.load_predictor`) maps such windows
-(B, T, 17, 2) normalised screen coordinates to the centre frames' root-relative 3D poses
-(B, 17, 3) in metres, and does the model's own frame sampling itself.
+frames at offsets -(T-1-L) .. L around it, L = the lookahead, with the first / last frame
+repeated where the window runs past the sequence (replicate padding). L is the deployment
+contract's `lookahead_frames`: (T-1)//2 for the centred windows the models here are
+trained on (offsets -(T//2) .. (T-1)//2), 0 for a causal model whose window ends at the
+current frame. A predictor (`scjd_edge.export.runtime.load_predictor`)
+maps such windows (B, T, 17, 2) normalised screen coordinates to the centre frames'
+root-relative 3D poses (B, 17, 3) in metres, and does the model's own frame sampling.
 
-Streaming latency: the window of frame i ends at frame i + L with L = (T - 1) // 2
-(= T // 2 for the odd T every model here uses), so `StreamingLifter.push(frame i + L)` returns
-the pose of frame i: a fixed delay of L frames (L / fps seconds) plus the model's compute
-time. `flush()` ends the stream by repeating the last frame, which is exactly the batch
-mode's padding, so a stream's poses equal `lift_sequence`'s for the same frames.
+Streaming latency: the window of frame i ends at frame i + L, so
+`StreamingLifter.push(frame i + L)` returns the pose of frame i: a fixed delay of L frames
+(L / fps seconds) plus the model's compute time. `flush()` ends the stream by repeating
+the last frame, which is exactly the batch mode's padding, so a stream's poses equal
+`lift_sequence`'s for the same frames.
 """
 
 from __future__ import annotations
@@ -38,14 +40,30 @@ def window_frames_of(predictor: Predictor) -> int:
     return int(predictor.deployment.window_frames)
 
 
-def centred_windows(
-    keypoints_2d: np.ndarray, centres: np.ndarray, window_frames: int
-) -> np.ndarray:
-    """(F, 17, 2) sequence -> (B, T, 17, 2) windows around the frames `centres` (B,).
+def lookahead_frames_of(predictor: Predictor) -> int:
+    """Future frames a model's window needs (the contract's `lookahead_frames`)."""
+    window_frames = window_frames_of(predictor)
+    lookahead = int(predictor.deployment.lookahead_frames)
+    if not 0 <= lookahead < window_frames:
+        raise ConfigError(
+            f"deployment lookahead_frames {lookahead}: expected 0..{window_frames - 1}"
+        )
+    return lookahead
 
-    Frame centre + k - T//2 for k in 0..T-1, clamped to the sequence (replicate padding).
+
+def centred_windows(
+    keypoints_2d: np.ndarray,
+    centres: np.ndarray,
+    window_frames: int,
+    lookahead: int | None = None,
+) -> np.ndarray:
+    """(F, 17, 2) sequence -> (B, T, 17, 2) windows of the frames `centres` (B,).
+
+    Frames centre - (T-1-L) .. centre + L (L = lookahead, default (T-1)//2: centred),
+    clamped to the sequence (replicate padding).
     """
-    offsets = np.arange(window_frames) - window_frames // 2
+    lookahead = (window_frames - 1) // 2 if lookahead is None else lookahead
+    offsets = np.arange(window_frames) - (window_frames - 1 - lookahead)
     frames = np.clip(centres[:, None] + offsets[None, :], 0, keypoints_2d.shape[0] - 1)
     return keypoints_2d[frames]
 
@@ -61,11 +79,12 @@ def lift_sequence(
     if batch_size < 1:
         raise ConfigError(f"batch_size {batch_size}: expected at least 1")
     window_frames = window_frames_of(predictor)
+    lookahead = lookahead_frames_of(predictor)
     num_frames = keypoints_2d.shape[0]
     pose_3d = np.empty((num_frames, NUM_JOINTS, 3), dtype=np.float32)
     for start in range(0, num_frames, batch_size):
         centres = np.arange(start, min(start + batch_size, num_frames))
-        windows = centred_windows(keypoints_2d, centres, window_frames)
+        windows = centred_windows(keypoints_2d, centres, window_frames, lookahead)
         pose_3d[centres] = _as_poses(predictor(windows), len(centres))
     return pose_3d
 
@@ -73,7 +92,7 @@ def lift_sequence(
 class StreamingLifter:
     """Lift a live stream one frame at a time, with a ring buffer of the last T frames.
 
-    `push(frame)` returns the pose of the frame pushed `latency_frames` pushes earlier
+    `push(frame)` returns the pose of the frame pushed `lookahead_frames` pushes earlier
     (None while the first window is filling); `flush()` returns the poses still owed,
     in frame order, and resets the lifter for a new stream. `latencies_ms` holds, per
     returned pose, the wall time of the push that produced it (buffer + model).
@@ -82,7 +101,7 @@ class StreamingLifter:
     def __init__(self, predictor: Predictor):
         self.predictor = predictor
         self.window_frames = window_frames_of(predictor)
-        self.latency_frames = (self.window_frames - 1) // 2
+        self.lookahead_frames = lookahead_frames_of(predictor)
         self.latencies_ms: list[float] = []
         self.reset()
 
@@ -128,7 +147,7 @@ class StreamingLifter:
         self._last_frame = frame
         self._advances += 1
         # The window now ends at the newest frame; its centre is L frames back.
-        if self._advances - 1 - self.latency_frames < 0:
+        if self._advances - 1 - self.lookahead_frames < 0:
             return None
         pose = _as_poses(self.predictor(self.window()[None]), 1)[0]
         self._emitted += 1
