@@ -33,8 +33,7 @@ from scjd_edge.config import load_recipe  # noqa: E402
 from scjd_edge.contract import Deployment  # noqa: E402
 from scjd_edge.distill.task import DistillTask  # noqa: E402
 from scjd_edge.io import write_json, write_text  # noqa: E402
-from scjd_edge.models import create_model  # noqa: E402
-from scjd_edge.train.checkpoint import save_checkpoint  # noqa: E402
+from scjd_edge.train.checkpoint import save_untrained_checkpoint  # noqa: E402
 from scjd_edge.train.engine import load_training_data  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,22 +74,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _tasks(work: Path, data: str) -> dict[str, DistillTask]:
     teacher_recipe = load_recipe("teacher_cmu", overrides=[f"data.path={data}"])
     torch.manual_seed(0)
-    teacher_path = save_checkpoint(
+    teacher_path = save_untrained_checkpoint(
         work / "teacher.pt",
-        {
-            "kind": "teacher",
-            "recipe": teacher_recipe.model_dump(mode="json"),
-            "model_state": create_model(teacher_recipe.model).state_dict(),
-            "optimizer_state": {},
-            "scheduler_state": {},
-            "ema_state": None,
-            "rng_state": {},
-            "epoch": 0,
-            "step": 0,
-            "metrics": {},
-            "data": {"name": "cmu", "source": data, "synthetic": False},
-            "deployment": Deployment.teacher(teacher_recipe.model.frames),
-        },
+        teacher_recipe,
+        "teacher",
+        Deployment.teacher(teacher_recipe.model.frames),
+        {"name": "cmu", "source": data, "synthetic": False},
     )
     overrides = {
         "undistilled": [f"distill.{term}_weight=0" for term in ("output", "djed", "ajad", "tcd")],

@@ -59,8 +59,7 @@ def make_checkpoint():
     """`make_checkpoint(path, model=ModelConfig(...), kind="teacher", deployment=None)`: an
     untrained checkpoint in the one format (for tests of checks that need no training)."""
     from scjd_edge.contract import Deployment
-    from scjd_edge.models.registry import create_model
-    from scjd_edge.train.checkpoint import save_checkpoint
+    from scjd_edge.train.checkpoint import save_untrained_checkpoint
 
     def make(
         path: Path,
@@ -70,22 +69,12 @@ def make_checkpoint():
     ) -> Path:
         torch.manual_seed(0)
         recipe = validate_recipe({"name": f"tiny_{kind}", "model": model.model_dump()})
-        return save_checkpoint(
+        return save_untrained_checkpoint(
             path,
-            {
-                "kind": kind,
-                "recipe": recipe.model_dump(mode="json"),
-                "model_state": create_model(model).state_dict(),
-                "optimizer_state": {},
-                "scheduler_state": {},
-                "ema_state": None,
-                "rng_state": {},
-                "epoch": 0,
-                "step": 0,
-                "metrics": {},
-                "data": {"name": "synthetic", "source": "test", "synthetic": True},
-                "deployment": deployment or Deployment.teacher(model.frames),
-            },
+            recipe,
+            kind,
+            deployment or Deployment.teacher(model.frames),
+            {"name": "synthetic", "source": "test", "synthetic": True},
         )
 
     return make

@@ -54,6 +54,36 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def save_untrained_checkpoint(
+    path: str | Path,
+    recipe: Recipe,
+    kind: str,
+    deployment: Deployment,
+    data: dict[str, Any],
+) -> Path:
+    """A checkpoint of the recipe's model at its initial weights (seeded by the caller):
+    for timing runs and tests of checks that need no training."""
+    from scjd_edge.models.registry import create_model
+
+    return save_checkpoint(
+        path,
+        {
+            "kind": kind,
+            "recipe": recipe.model_dump(mode="json"),
+            "model_state": create_model(recipe.model).state_dict(),
+            "optimizer_state": {},
+            "scheduler_state": {},
+            "ema_state": None,
+            "rng_state": {},
+            "epoch": 0,
+            "step": 0,
+            "metrics": {},
+            "data": data,
+            "deployment": deployment,
+        },
+    )
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint; every problem is a CheckpointError naming the file."""
     path = Path(path)
