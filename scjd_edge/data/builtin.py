@@ -1,7 +1,7 @@
 """The data sets that ship with scjd-edge, addressed as `builtin:<name>` (no download).
 
 - `builtin:cmu`: REAL motion capture from the CMU Graphics Lab database, converted to the
-  Human3.6M 17-joint layout (see `builtin_cmu/README.md`). The package holds the 3D world
+  Human3.6M 17-joint layout (see `builtin/cmu/README.md`). The package holds the 3D world
   positions (`positions_3d.npz`: one float32 array per "<subject>/<action>", no pickles),
   the cameras, per-clip provenance (`clips.json`) and CMU's acknowledgement; the 2D is the
   projection of the 3D through the cameras, computed on first use.
@@ -35,7 +35,7 @@ BUILTIN_CMU = "builtin:cmu"
 BUILTIN_SYNTHETIC = "builtin:synthetic"
 BUILTIN_NAMES = (BUILTIN_CMU, BUILTIN_SYNTHETIC)
 STAMP_FILE = "builtin.json"
-CMU_PACKAGE_DIR = Path(__file__).with_name("builtin_cmu")
+CMU_PACKAGE_DIR = Path(__file__).with_name("builtin") / "cmu"
 CMU_FILES = ("positions_3d.npz", "cameras_cmu.json", "clips.json", "README.md")
 CMU_FORMAT_VERSION = 1
 
