@@ -50,17 +50,16 @@ from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import PoseDataset, load_dataset
 from scjd_edge.data.windows import PoseWindows
 from scjd_edge.errors import ConfigError, DataError, ExportError, ScjdError
+from scjd_edge.export.runtime import (
+    BACKENDS,
+    FORMAT_BY_NAME,
+    MODEL_FORMATS,
+    MODEL_SUFFIXES,
+    model_format,
+)
 from scjd_edge.io import sha256_file
 from scjd_edge.metrics import mpjpe, p_mpjpe
 
-BACKEND_NAMES = ("torch", "torch-compile", "onnxruntime", "tensorrt")
-BACKENDS_OF_FORMAT = {
-    "checkpoint": ("torch", "torch-compile"),
-    "onnx": ("onnxruntime",),
-    "engine": ("tensorrt",),
-}
-FORMAT_OF_SUFFIX = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx"}
-FORMAT_OF_SUFFIX.update({".engine": "engine", ".plan": "engine"})
 CUDA_GRAPH_VARIANT = "engine+graph"
 # Test subjects of the data sets whose split is fixed (data/README, METHOD.md), used when
 # no checkpoint's recipe names them.
@@ -162,7 +161,7 @@ def run_bench(
 ) -> dict:
     """Benchmark `models` and write `stem`.json/.csv/.md/.png in `out_dir`; returns the report.
 
-    backends: subset of BACKEND_NAMES (default: all that can run each file here).
+    backends: subset of runtime.BACKENDS (default: all that can run each file here).
     batches: windows per call; iters / seconds: per timing round (see timing.measure_latency).
     eval_windows: cap on the evenly spaced test windows that MPJPE is measured on.
     gate_mm: a row whose MPJPE is more than this worse than the torch FP32 row of the same
@@ -239,30 +238,31 @@ def run_bench(
 def _check_arguments(models, backends, batches, eval_windows) -> None:
     if not models:
         raise ConfigError("bench: no model files given (checkpoints, ONNX files or engines)")
-    unknown = [name for name in backends or [] if name not in BACKEND_NAMES]
+    unknown = [name for name in backends or [] if name not in BACKENDS]
     if unknown:
-        raise ConfigError(f"--backends: unknown {unknown} (expected some of {BACKEND_NAMES})")
+        raise ConfigError(f"--backends: unknown {unknown} (expected some of {BACKENDS})")
     if not batches or any(batch < 1 for batch in batches):
         raise ConfigError(f"--batch: batch sizes must be >= 1, got {list(batches)}")
     if eval_windows < 1:
         raise ConfigError(f"--eval-windows must be >= 1, got {eval_windows}")
     for path in models:
-        if Path(path).suffix.lower() not in FORMAT_OF_SUFFIX:
+        if model_format(path) is None:
             raise ConfigError(
-                f"{path}: unknown model file type (expected {', '.join(FORMAT_OF_SUFFIX)})"
+                f"{path}: unknown model file type (expected {', '.join(MODEL_SUFFIXES)})"
             )
     _backends_without_files(models, backends)
 
 
 def _backends_without_files(models, backends) -> None:
     """A requested backend that runs none of the files is an error, not silently dropped."""
-    formats = {FORMAT_OF_SUFFIX[Path(path).suffix.lower()] for path in models}
+    formats = {model_format(path) for path in models}
     for backend in backends or []:
-        if not any(backend in BACKENDS_OF_FORMAT[name] for name in formats):
+        if not any(backend in kind.backends for kind in formats):
             suffixes = [
                 suffix
-                for suffix, name in FORMAT_OF_SUFFIX.items()
-                if backend in BACKENDS_OF_FORMAT[name]
+                for kind in MODEL_FORMATS
+                if backend in kind.backends
+                for suffix in kind.suffixes
             ]
             raise ConfigError(
                 f"--backends {backend}: none of the given files runs on it ({backend} runs "
@@ -291,7 +291,7 @@ def describe_model_file(path: Path) -> ModelSource:
     A file that cannot be read gives a ModelSource with `problem` set, which becomes
     failed rows instead of stopping the run.
     """
-    source = ModelSource(path=path, format=FORMAT_OF_SUFFIX[path.suffix.lower()])
+    source = ModelSource(path=path, format=model_format(path).name)
     try:
         {"checkpoint": _read_checkpoint, "onnx": _read_onnx, "engine": _read_engine}[source.format](
             source
@@ -395,7 +395,7 @@ def _targets(
     source: ModelSource, backends: list[str] | None, cuda_graph: bool = False
 ) -> list[Target]:
     """Backends that run this file here, as filtered by `backends`."""
-    wanted = [b for b in BACKENDS_OF_FORMAT[source.format] if not backends or b in backends]
+    wanted = [b for b in FORMAT_BY_NAME[source.format].backends if not backends or b in backends]
     cuda = torch.cuda.is_available()
     targets = []
     for backend in wanted:

@@ -21,14 +21,31 @@ import torch
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ExportError
 
-BACKENDS = ("torch", "torch-compile", "onnxruntime", "tensorrt")
-BACKEND_OF_SUFFIX = {
-    ".pt": "torch",
-    ".pth": "torch",
-    ".onnx": "onnxruntime",
-    ".engine": "tensorrt",
-    ".plan": "tensorrt",
-}
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """A kind of model file: its suffixes and the backends that run it (first = default)."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    backends: tuple[str, ...]
+
+
+# The one table of model files, read by load_predictor, bench and infer.
+MODEL_FORMATS = (
+    ModelFormat("checkpoint", (".pt", ".pth"), ("torch", "torch-compile")),
+    ModelFormat("onnx", (".onnx",), ("onnxruntime",)),
+    ModelFormat("engine", (".engine", ".plan"), ("tensorrt",)),
+)
+FORMAT_BY_NAME = {kind.name: kind for kind in MODEL_FORMATS}
+BACKENDS = tuple(backend for kind in MODEL_FORMATS for backend in kind.backends)
+MODEL_SUFFIXES = tuple(suffix for kind in MODEL_FORMATS for suffix in kind.suffixes)
+
+
+def model_format(path: str | Path) -> ModelFormat | None:
+    """The format of a model file by its suffix; None for an unknown suffix."""
+    suffix = Path(path).suffix.lower()
+    return next((kind for kind in MODEL_FORMATS if suffix in kind.suffixes), None)
 
 
 @dataclass
@@ -95,7 +112,8 @@ def load_predictor(
     threads: CPU threads for torch / ONNX Runtime.
     """
     path = Path(path)
-    backend = backend or BACKEND_OF_SUFFIX.get(path.suffix.lower())
+    kind = model_format(path)
+    backend = backend or (kind.backends[0] if kind else None)
     if backend not in BACKENDS:
         raise ExportError(
             f"{path}: cannot tell how to run it (backend {backend!r}); expected a .pt "
