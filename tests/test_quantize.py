@@ -14,6 +14,7 @@ from torch import nn
 
 from scjd_edge.config import Recipe
 from scjd_edge.contract import Deployment
+from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.export import quantize
 from scjd_edge.export.calibration import CALIBRATION_METHODS
@@ -26,8 +27,7 @@ from scjd_edge.export.qdq_placement import (
     weight_layers,
 )
 from scjd_edge.export.runtime import load_predictor
-from scjd_edge.models.registry import create_model
-from scjd_edge.train.checkpoint import save_checkpoint
+from scjd_edge.train.checkpoint import build_model_from_checkpoint, save_untrained_checkpoint
 
 CMU_SPLIT = {
     "train_subjects": ["CMU02", "CMU05", "CMU07"],
@@ -38,49 +38,33 @@ CMU_SPLIT = {
 MODELS = {"teacher": (9, 9, 2), "student": (3, 9, 1)}
 
 
-def _checkpoint(path, data_dir, kind: str):
+def _checkpoint(path, kind: str) -> nn.Module:
+    """An untrained checkpoint of `kind` at `path`; returns its model (eval mode)."""
     frames, window, depth = MODELS[kind]
     torch.manual_seed(0)
     model_config = {"name": "ste", "frames": frames, "dim": 16, "depth": depth, "heads": 2}
-    recipe = {"name": f"tiny-{kind}", "data": {"path": str(data_dir), **CMU_SPLIT}}
+    recipe = {"name": f"tiny-{kind}", "data": {"path": BUILTIN_CMU, **CMU_SPLIT}}
     recipe["model"] = model_config
     if kind == "student":
         recipe["distill"] = {"input_frames": frames, "sampling": "uniform"}
         deployment = Deployment.student(window, frames, "uniform")
     else:
         deployment = Deployment.teacher(window)
-    recipe = Recipe.model_validate(recipe)
-    model = create_model(recipe.model)
-    save_checkpoint(
-        path,
-        {
-            "kind": kind,
-            "recipe": recipe.model_dump(),
-            "model_state": model.state_dict(),
-            "optimizer_state": None,
-            "scheduler_state": None,
-            "ema_state": None,
-            "rng_state": None,
-            "epoch": 0,
-            "step": 0,
-            "metrics": {},
-            "data": {"name": "cmu", "source": str(data_dir), "synthetic": False},
-            "deployment": deployment,
-        },
-    )
-    return model
+    data = {"name": "cmu", "source": BUILTIN_CMU, "synthetic": False}
+    save_untrained_checkpoint(path, Recipe.model_validate(recipe), kind, deployment, data)
+    return build_model_from_checkpoint(path)[0]
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
-def fp32_model(request, tmp_path_factory, cmu_data_dir):
+def fp32_model(request, tmp_path_factory):
     """{"kind", "model" (torch), "onnx" (exported FP32), "calibration" (prepared inputs)}."""
     kind = request.param
     folder = tmp_path_factory.mktemp(f"quantize-{kind}")
-    model = _checkpoint(folder / f"{kind}.pt", cmu_data_dir, kind)
+    model = _checkpoint(folder / f"{kind}.pt", kind)
     manifest = export_checkpoint(folder / f"{kind}.pt", folder / "export")
     onnx_path = folder / "export" / manifest["artifacts"][0]["file"]
     windows, _ = load_split_windows(
-        load_dataset(cmu_data_dir), CMU_SPLIT["train_subjects"], "train", MODELS[kind][1], 96
+        load_dataset(BUILTIN_CMU), CMU_SPLIT["train_subjects"], "train", MODELS[kind][1], 96
     )
     keypoints_2d, frame_offsets, _ = load_predictor(onnx_path).prepare(windows)
     calibration = {"keypoints_2d": keypoints_2d, "frame_offsets": frame_offsets}

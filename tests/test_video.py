@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from test_infer import hand_made_coco_pose, walking_sequence
 
+from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.camera import normalize_screen_coordinates
 from scjd_edge.data.skeleton import COCO_JOINT_NAMES, JOINT_NAMES, coco_to_h36m
 from scjd_edge.errors import CheckpointError, ConfigError
@@ -163,8 +164,8 @@ def test_rescaling_makes_small_and_large_people_the_same_input():
     assert ratio == pytest.approx(ratio_2, rel=1e-5)
 
 
-def test_rescaling_constants_match_the_cmu_training_subjects(cmu_data_dir):
-    root, size = training_2d_statistics(cmu_data_dir)
+def test_rescaling_constants_match_the_cmu_training_subjects():
+    root, size = training_2d_statistics(BUILTIN_CMU)
     np.testing.assert_allclose(root, TRAINING_ROOT_POSITION, atol=1e-3)
     assert size == pytest.approx(TRAINING_RMS_SIZE, abs=1e-3)
 
