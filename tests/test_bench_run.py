@@ -75,6 +75,19 @@ def test_bench_run_writes_every_output_with_mpjpe_per_row(tiny_exports, tmp_path
     assert rows[(names[2], 1)]["precision"] == "int8"
     assert rows[(names[2], 1)]["mpjpe_mm"] != checkpoint_row["mpjpe_mm"]  # measured, not copied
 
+    # INT8 vs FP32 ONNX on ORT CPU at each batch, from the same interleaved rounds.
+    ratios = {(r["row"], r["latency"]): r for r in written["speed_ratios"]}
+    for batch in (1, 4):
+        ratio = ratios[(f"{names[2]} onnxruntime/CPU EP int8 b{batch}", "model")]
+        assert ratio["reference"] == f"{names[1]} onnxruntime/CPU EP fp32 b{batch}"
+        int8_rounds = rows[(names[2], batch)]["model_latency"]["round_p50_ms"]
+        fp32_rounds = rows[(names[1], batch)]["model_latency"]["round_p50_ms"]
+        per_round = [f / i for f, i in zip(fp32_rounds, int8_rounds, strict=True)]
+        assert ratio["per_round"] == pytest.approx(per_round) and len(per_round) == 2
+        assert ratio["median"] == pytest.approx(sum(per_round) / 2)
+    assert len(written["speed_ratios"]) == 2 * 2  # the INT8 rows only: 2 batches x 2 latencies
+    assert "## Speed ratios" in (tmp_path / "bench.md").read_text()
+
     broken = [row for row in written["rows"] if row["model"] == "broken.onnx"]
     assert broken and all(row["status"] == STATUS_FAILED and row["reason"] for row in broken)
 
