@@ -6,16 +6,23 @@ round, so the figures are exact and independent of the machine's load.
 
 from __future__ import annotations
 
+import importlib.util
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from scjd_edge.bench import timing
 from scjd_edge.bench.ratios import precision_ratios, speed_ratio
-from scjd_edge.bench.report import STATUS_FAILED
+from scjd_edge.bench.report import STATUS_FAILED, read_report
 from scjd_edge.bench.runner import RowTiming, Target, time_rows
 from scjd_edge.bench.timing import TimedCall, measure_interleaved
+from scjd_edge.data.builtin import BUILTIN_CMU
+from scjd_edge.io import sha256_file
 
 WARMUP, ITERS, ROUNDS = 1, 2, 3
+RUN_ALL = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
 
 
 class FakeClock:
@@ -164,3 +171,74 @@ def test_measure_interleaved_runs_each_round_in_call_order(clock):
     assert log == ["A", "B", "C", "A", "B", "C"]
     assert [s.p50_ms for s in stats] == pytest.approx([1.0, 3.0, 2.0])
     assert [s.poses_per_s for s in stats] == pytest.approx([2000.0, 2000.0 / 3, 1000.0])
+
+
+@pytest.fixture(scope="module")
+def run_all_script():
+    spec = importlib.util.spec_from_file_location("run_all_benchmark", RUN_ALL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _latency(round_p50_ms: list[float]) -> dict:
+    return {"round_p50_ms": round_p50_ms, "poses_per_s": 1000.0 / round_p50_ms[0]}
+
+
+def test_run_all_speedup_goal_is_student_vs_teacher_like_for_like(run_all_script):
+    def row(kind, backend, precision, model_ms, e2e_ms):
+        return dict(
+            _row(f"{kind}.onnx", precision, batch=1, backend=backend),
+            kind=kind,
+            variant="CPU EP" if backend == "onnxruntime" else "eager",
+            model_latency=_latency(model_ms),
+            end_to_end_latency=_latency(e2e_ms),
+        )
+
+    rows = [
+        row("teacher", "torch", "fp32", [100.0] * 3, [100.0] * 3),  # slow, other backend
+        row("teacher", "onnxruntime", "fp32", [10.0, 10.0, 10.0], [9.0, 30.0, 12.0]),
+        row("student", "onnxruntime", "int8", [0.1] * 3, [0.1] * 3),  # faster, other precision
+        row("student", "onnxruntime", "fp32", [1.0, 1.0, 1.0], [1.0, 2.0, 1.5]),
+    ]
+    goal = run_all_script._speedup_goal(rows)
+    # End to end per round 9, 15, 8 -> median 9 (best-of would say 15); neither the torch
+    # teacher nor the INT8 student is used.
+    assert not goal["met"]
+    assert goal["measured"] == (
+        "`student.onnx` vs `teacher.onnx`: 9.0x (rounds 8.0x..15.0x; model only: 10.0x)"
+    )
+    rows[3]["end_to_end_latency"] = _latency([1.0, 1.0, 1.0])
+    assert run_all_script._speedup_goal(rows)["met"]
+    missing = run_all_script._speedup_goal(rows[:3])
+    assert not missing["met"] and missing["measured"].startswith("not measured")
+
+
+@pytest.mark.slow
+def test_run_all_writes_the_report_and_its_manifest(run_all_script, tiny_models, tmp_path):
+    out = tmp_path / "results"
+    arguments = [
+        "--data", BUILTIN_CMU, "--teacher", str(tiny_models.teacher),
+        "--student", str(tiny_models.student), "--baseline", str(tiny_models.student),
+        "--out", str(out), "--work", str(tmp_path / "work"), "--batch", "1",
+        "--iters", "3", "--warmup", "1", "--rounds", "2", "--threads", "1",
+        "--eval-windows", "32", "--calib-samples", "32",
+    ]  # fmt: skip
+    assert run_all_script.main(arguments) == 0
+    report = read_report(out / "bench_cpu.json")
+    manifest = json.loads((out / "bench_cpu.manifest.json").read_text())
+    assert manifest["report"] == "bench_cpu.json"
+    assert manifest["checkpoints"]["teacher"]["sha256"] == sha256_file(tiny_models.teacher)
+    assert manifest["checkpoints"]["student"]["recipe"]["name"] == "tiny_student"
+    artifacts = manifest["checkpoints"]["teacher"]["export_manifest"]["artifacts"]
+    assert {artifact["precision"] for artifact in artifacts} >= {"fp32", "fp16", "int8"}
+    benchmarked = {Path(entry["path"]).name for entry in manifest["benchmarked_files"]}
+    assert {"best.pt", "best.onnx", "best.int8.onnx"} <= benchmarked
+    for entry in manifest["benchmarked_files"]:
+        assert entry["sha256"] == sha256_file(entry["path"])
+    assert set(manifest["data"]["files"]) >= {"data_3d_cmu.npz", "data_2d_cmu_gt.npz"}
+    assert len(manifest["load_average"]["end"]) == 3
+    assert manifest["machine"] == report["device"]
+    goals = {goal["goal"]: goal for goal in report["goals"]}
+    speedup = next(goal for name, goal in goals.items() if name.startswith("SCJD student"))
+    assert speedup["measured"].startswith("`student/best.onnx` vs `teacher/best.onnx`: ")
