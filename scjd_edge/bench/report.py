@@ -440,8 +440,7 @@ def _markdown_header(report: dict) -> list[str]:
         f"- **Data:** {data_text}",
         f"- **Protocol:** {report['data']['protocol']}",
         f"- **Timing:** {conventions['timing']}; warm-up {settings['warmup']}, "
-        f"{settings['rounds']} interleaved rounds of {budget or 'the default iterations'} "
-        "per row, "
+        f"{settings['rounds']} rounds of {budget or 'the default iterations'}, "
         f"threads {settings['threads'] or 'default'}",
         f"- **Status:** {conventions['status']}",
         f"- **MACs:** {conventions['macs']}; {conventions['frames']}; "
