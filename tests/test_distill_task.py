@@ -94,6 +94,55 @@ def test_student_records_its_deployment_contract(teacher_path):
     assert centre.shape == (4, 17, 3)
 
 
+def test_a_causal_root_scale_student_reads_only_its_listed_frames(teacher_path):
+    recipe = _recipe(sampling="offsets", frame_offsets=[-4, -1, 0], **ALL_TERMS)
+    recipe.model.input_normalisation = "root_scale"
+    task = DistillTask(recipe, teacher_path)
+    assert task.deployment.lookahead_frames == 0
+    assert task.deployment.input_normalisation == "root_scale"
+    batch = _batch()
+    total, terms = task.loss(batch)
+    assert set(terms) == {"pose", "output", "djed", "ajad", "tcd"}
+    total.backward()
+    future = dict(batch, keypoints_2d=batch["keypoints_2d"].clone())
+    future["keypoints_2d"][:, TEACHER_FRAMES // 2 + 1 :] += 5.0  # change every future frame
+    torch.testing.assert_close(
+        task.predict_centre(future["keypoints_2d"]), task.predict_centre(batch["keypoints_2d"])
+    )
+
+
+def test_delivered_weight_moves_the_pose_loss_to_the_delivered_frame(teacher_path):
+    batch = _batch()
+    plain = DistillTask(_recipe(sampling="uniform"), teacher_path)
+    centre_only = DistillTask(_recipe(sampling="uniform", delivered_weight=1.0), teacher_path)
+    with torch.no_grad():
+        keypoints_2d, offsets, _ = plain.deployment.prepare_model_inputs(batch["keypoints_2d"])
+        predicted = centre_only.model(keypoints_2d, offsets)
+    expected = (predicted[:, 1] - batch["pose_3d"][:, TEACHER_FRAMES // 2]).norm(dim=-1).mean()
+    _, terms = centre_only.loss(batch)
+    torch.testing.assert_close(terms["pose"], expected)
+
+
+def test_teacher_free_ajad_does_not_run_the_teacher(teacher_path):
+    task = DistillTask(_recipe(ajad_weight=1.0, ajad={"target": "uniform"}), teacher_path)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the teacher ran although the AJAD target is uniform")
+
+    task.teacher.forward = fail
+    _, terms = task.loss(_batch())
+    assert set(terms) == {"pose", "ajad"} and float(terms["ajad"]) > 0
+
+
+def test_offsets_in_a_recipe_must_match_the_sampling_and_the_frame_count():
+    with pytest.raises(ConfigError, match="needs distill.frame_offsets"):
+        _recipe(sampling="offsets")
+    with pytest.raises(ConfigError, match="has 2 offsets but distill.input_frames is 3"):
+        _recipe(sampling="offsets", frame_offsets=[-1, 0])
+    with pytest.raises(ConfigError, match="only read with sampling 'offsets'"):
+        _recipe(frame_offsets=[-1, 0, 1])
+
+
 @pytest.mark.parametrize(
     ("distill", "error", "match"),
     [

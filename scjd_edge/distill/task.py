@@ -76,10 +76,17 @@ class DistillTask:
                 "distills a seq2seq student (model.name: ste)"
             )
         self.deployment = Deployment.student(
-            window_frames, self.config.input_frames, self.config.sampling
+            window_frames,
+            self.config.input_frames,
+            self.config.sampling,
+            self.config.frame_offsets,
+            recipe.model.input_normalisation,
         )
         self.needs_features = self.config.djed_weight > 0 or self.config.ajad_weight > 0
-        self.needs_teacher = self.needs_features or (
+        self.needs_teacher_features = self.config.djed_weight > 0 or (
+            self.config.ajad_weight > 0 and self.config.ajad.target == "teacher"
+        )
+        self.needs_teacher = self.needs_teacher_features or (
             self.config.output_weight > 0 or self.config.tcd_weight > 0
         )
         self.trainable = _Trainable(self.model, self._make_projectors())
@@ -120,9 +127,16 @@ class DistillTask:
         )
         student = self.model(model_keypoints_2d, frame_offsets, return_features=self.needs_features)
         student_pose_3d, student_features = student if self.needs_features else (student, None)
-        terms = {"pose": losses.pose_loss(student_pose_3d, gather_frames(pose_3d, indices))}
-        if self.needs_teacher:
-            targets = self._targets(batch, indices)
+        terms = {
+            "pose": losses.pose_loss(
+                student_pose_3d,
+                gather_frames(pose_3d, indices),
+                indices == self.deployment.delivered_frame,
+                self.config.delivered_weight,
+            )
+        }
+        if self.needs_teacher or self.needs_features:
+            targets = self._targets(batch, indices) if self.needs_teacher else {}
             terms.update(
                 self._distillation_terms(
                     student_pose_3d, student_features, targets, indices, frame_offsets
@@ -163,8 +177,9 @@ class DistillTask:
         "pose_3d" (B, T, 17, 3) for the output and TCD terms, "djed_context_<i>"
         (B, N, 17, C_t) and "ajad_rows_<i>" (B, N, 17, 17) per DJED / AJAD block pair."""
         config = self.config
-        teacher = self.teacher(keypoints_2d, frame_offsets, return_features=self.needs_features)
-        pose_3d, features = teacher if self.needs_features else (teacher, None)
+        with_features = self.needs_teacher_features
+        teacher = self.teacher(keypoints_2d, frame_offsets, return_features=with_features)
+        pose_3d, features = teacher if with_features else (teacher, None)
         targets = {}
         if config.output_weight > 0 or config.tcd_weight > 0:
             targets["pose_3d"] = pose_3d
@@ -173,7 +188,7 @@ class DistillTask:
                 targets[f"djed_context_{pair}"] = self._djed_context(
                     features, teacher_block, indices
                 )
-        if config.ajad_weight > 0:
+        if config.ajad_weight > 0 and config.ajad.target == "teacher":
             for pair, (teacher_block, _) in enumerate(config.ajad.pairs):
                 targets[f"ajad_rows_{pair}"] = losses.ajad_teacher_rows(
                     features.spatial_attention[teacher_block], indices
@@ -222,7 +237,7 @@ class DistillTask:
                 [
                     losses.ajad_loss(
                         student_features.spatial_attention[student_block],
-                        targets[f"ajad_rows_{pair}"],
+                        self._ajad_target(targets, pair, student_pose_3d),
                         config.ajad.hops,
                     )
                     for pair, (_, student_block) in enumerate(config.ajad.pairs)
@@ -233,6 +248,16 @@ class DistillTask:
                 student_pose_3d, targets["pose_3d"], frame_offsets, config.tcd.velocity_weight
             )
         return terms
+
+    def _ajad_target(
+        self, targets: dict[str, torch.Tensor], pair: int, student_pose_3d: torch.Tensor
+    ) -> torch.Tensor:
+        """The teacher's attention rows of an AJAD pair, or with ajad.target "uniform" rows
+        of ones, which `ajad_loss` masks and renormalises to uniform over the neighbours."""
+        if self.config.ajad.target == "teacher":
+            return targets[f"ajad_rows_{pair}"]
+        batch, frames, joints = student_pose_3d.shape[:3]
+        return student_pose_3d.new_ones(batch, frames, joints, joints)
 
     def _open_teacher_cache(self) -> TeacherTargetCache:
         """The teacher's target cache for this recipe's training windows."""

@@ -36,7 +36,9 @@ class TeacherTask:
         # A centre-frame model trained on its own (PoseFormerV2) is the comparison baseline.
         self.kind = "teacher" if self.model.predicts_all_frames else "baseline"
         output = "all" if self.model.predicts_all_frames else "centre"
-        self.deployment = Deployment.teacher(recipe.model.frames, output=output)
+        self.deployment = Deployment.teacher(
+            recipe.model.frames, output, recipe.model.input_normalisation
+        )
         self.test_flip = recipe.train.test_flip
 
     def to(self, device: torch.device) -> None:
