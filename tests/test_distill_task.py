@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from scjd_edge.config import BUILTIN_SYNTHETIC, ModelConfig, validate_recipe
-from scjd_edge.contract import Deployment
+from scjd_edge.contract import Deployment, root_scale_normalise
 from scjd_edge.distill.task import DistillTask, distill
 from scjd_edge.errors import CheckpointError, ConfigError
 from scjd_edge.train.checkpoint import load_checkpoint
+from scjd_edge.train.tasks import TeacherTask
 
 TEACHER_FRAMES = 9
 ALL_TERMS = {"output_weight": 1.0, "djed_weight": 0.5, "ajad_weight": 0.5, "tcd_weight": 1.0}
@@ -109,6 +110,30 @@ def test_a_causal_root_scale_student_reads_only_its_listed_frames(teacher_path):
     torch.testing.assert_close(
         task.predict_centre(future["keypoints_2d"]), task.predict_centre(batch["keypoints_2d"])
     )
+
+
+def test_teacher_and_student_each_get_their_own_input_normalisation(tmp_path, make_checkpoint):
+    config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=2, heads=2)
+    contract = Deployment.teacher(TEACHER_FRAMES, input_normalisation="root_scale")
+    path = make_checkpoint(tmp_path / "root_scale_teacher.pt", config, deployment=contract)
+    task = DistillTask(_recipe(output_weight=1.0), path)
+    batch = _batch()
+    keypoints_2d, offsets, indices = task.deployment.prepare_model_inputs(batch["keypoints_2d"])
+    torch.testing.assert_close(keypoints_2d, batch["keypoints_2d"][:, [0, 4, 8]])  # screen
+    expected = task.teacher(root_scale_normalise(batch["keypoints_2d"]), batch["frame_offsets"])
+    targets = task.teacher_targets(batch["keypoints_2d"], indices)
+    torch.testing.assert_close(targets["pose_3d"], expected)
+
+
+def test_supervised_training_feeds_the_model_through_its_contract():
+    recipe = _recipe()
+    recipe.model.frames, recipe.model.input_normalisation = TEACHER_FRAMES, "root_scale"
+    task = TeacherTask(recipe)
+    batch = _batch()
+    total, _ = task.loss(batch)
+    predicted = task.model(root_scale_normalise(batch["keypoints_2d"]), batch["frame_offsets"])
+    expected = (predicted - batch["pose_3d"]).norm(dim=-1).mean()
+    torch.testing.assert_close(total, expected)
 
 
 def test_delivered_weight_moves_the_pose_loss_to_the_delivered_frame(teacher_path):

@@ -20,7 +20,8 @@ from torch import nn
 
 from scjd_edge.config import DistillConfig, Recipe
 from scjd_edge.contract import Deployment
-from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS
+from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS, flip_pose
+from scjd_edge.data.windows import PoseWindows
 from scjd_edge.distill import losses
 from scjd_edge.distill.teacher_cache import TeacherTargetCache, windows_digest
 from scjd_edge.errors import CheckpointError, ConfigError
@@ -158,27 +159,29 @@ class DistillTask:
 
     def _targets(self, batch: dict[str, torch.Tensor], indices: torch.Tensor) -> dict:
         """The teacher's targets of a batch: from the cache where it holds them."""
-        keypoints_2d, frame_offsets = batch["keypoints_2d"], batch["frame_offsets"]
+        keypoints_2d = batch["keypoints_2d"]
         if self.teacher_cache is None:
-            return self.teacher_targets(keypoints_2d, frame_offsets, indices)
+            return self.teacher_targets(keypoints_2d, indices)
 
         def compute(rows: torch.Tensor) -> dict[str, torch.Tensor]:
             rows = rows.to(keypoints_2d.device)
-            return self.teacher_targets(keypoints_2d[rows], frame_offsets[rows], indices[rows])
+            return self.teacher_targets(keypoints_2d[rows], indices[rows])
 
         targets = self.teacher_cache.get(batch["window_index"], batch["flipped"], compute)
         return {name: value.to(keypoints_2d.device) for name, value in targets.items()}
 
     @torch.no_grad()
     def teacher_targets(
-        self, keypoints_2d: torch.Tensor, frame_offsets: torch.Tensor, indices: torch.Tensor
+        self, keypoints_2d: torch.Tensor, indices: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """What the distillation terms take from the teacher, for (B, T, 17, 2) windows:
+        """What the distillation terms take from the teacher, for (B, T, 17, 2) windows fed
+        through the teacher's own deployment contract (`indices`: the student's frames):
         "pose_3d" (B, T, 17, 3) for the output and TCD terms, "djed_context_<i>"
         (B, N, 17, C_t) and "ajad_rows_<i>" (B, N, 17, 17) per DJED / AJAD block pair."""
         config = self.config
         with_features = self.needs_teacher_features
-        teacher = self.teacher(keypoints_2d, frame_offsets, return_features=with_features)
+        teacher_inputs = self.teacher_deployment.prepare_model_inputs(keypoints_2d)[:2]
+        teacher = self.teacher(*teacher_inputs, return_features=with_features)
         pose_3d, features = teacher if with_features else (teacher, None)
         targets = {}
         if config.output_weight > 0 or config.tcd_weight > 0:
@@ -259,6 +262,27 @@ class DistillTask:
         batch, frames, joints = student_pose_3d.shape[:3]
         return student_pose_3d.new_ones(batch, frames, joints, joints)
 
+    def fill_teacher_cache(self, batch_size: int = 256) -> int:
+        """Compute the cached teacher targets of every training window, plain and mirrored,
+        that the cache does not hold yet, so that training steps only read it. Returns the
+        number of windows."""
+        if self.teacher_cache is None:
+            raise ConfigError("fill_teacher_cache needs distill.teacher_cache: true")
+        train = load_training_data(self.recipe, self.deployment.window_frames).train
+        # The same windows in the same order; mirrored ones are made by flip_pose, which is
+        # how PoseWindows makes its mirrored copies.
+        plain = PoseWindows(train.sequences, train.frames, train.stride)
+        for start in range(0, len(plain), batch_size):
+            batch = plain[torch.arange(start, min(start + batch_size, len(plain)))]
+            for flipped in (False, True):
+                keypoints_2d = batch["keypoints_2d"]
+                keypoints_2d = flip_pose(keypoints_2d) if flipped else keypoints_2d
+                _, _, indices = self.deployment.prepare_model_inputs(keypoints_2d)
+                window = {**batch, "keypoints_2d": keypoints_2d}
+                window["flipped"] = torch.full_like(batch["flipped"], flipped)
+                self._targets(window, indices)
+        return len(plain)
+
     def _open_teacher_cache(self) -> TeacherTargetCache:
         """The teacher's target cache for this recipe's training windows."""
         if self.recipe.data.noise_px > 0:
@@ -269,7 +293,7 @@ class DistillTask:
         windows = load_training_data(self.recipe, self.deployment.window_frames).train
         first = windows[[0]]
         _, _, indices = self.deployment.prepare_model_inputs(first["keypoints_2d"])
-        probe = self.teacher_targets(first["keypoints_2d"], first["frame_offsets"], indices)
+        probe = self.teacher_targets(first["keypoints_2d"], indices)
         key = {
             "teacher_sha256": self.teacher_info["sha256"],
             "windows_2d_sha256": windows_digest(windows),

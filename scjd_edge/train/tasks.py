@@ -46,7 +46,8 @@ class TeacherTask:
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """batch: keypoints_2d (B, T, 17, 2), frame_offsets (B, T), pose_3d (B, T, 17, 3) m."""
-        pose_3d = self.model(batch["keypoints_2d"], batch["frame_offsets"])  # (B, T_out, 17, 3)
+        keypoints_2d, frame_offsets, _ = self.deployment.prepare_model_inputs(batch["keypoints_2d"])
+        pose_3d = self.model(keypoints_2d, frame_offsets)  # (B, T_out, 17, 3)
         target = batch["pose_3d"]
         if not self.model.predicts_all_frames:
             centre = target.shape[1] // 2
