@@ -296,7 +296,7 @@ def bench(
     iters: Annotated[int | None, typer.Option(help="Timed iterations per round")] = None,
     seconds: Annotated[float | None, typer.Option(help="Time budget per round (s)")] = None,
     warmup: Annotated[int, typer.Option(help="Warm-up iterations")] = 10,
-    rounds: Annotated[int, typer.Option(help="Repeated timing rounds")] = 3,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (each times every row)")] = 3,
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch and ORT)")] = None,
     eval_windows: Annotated[int, typer.Option(help="Evaluation windows for MPJPE")] = 2048,
     gate_mm: Annotated[float, typer.Option(help="Accuracy gate vs torch FP32 (mm)")] = 1.0,
