@@ -214,3 +214,13 @@ def test_teacher_cache_refuses_virtual_cameras():
         validate_recipe(raw)
     raw["distill"]["teacher_cache"] = False
     assert validate_recipe(raw).data.virtual_camera.enabled
+
+
+def test_only_the_training_windows_get_virtual_cameras():
+    from scjd_edge.train.engine import load_training_data
+
+    subjects = {"train_subjects": ["CMU02"], "val_subjects": ["CMU03"], "test_subjects": []}
+    data = {"path": "builtin:cmu", **subjects, "virtual_camera": {"enabled": True}}
+    windows = load_training_data(validate_recipe({"data": data}), window_frames=3)
+    assert windows.train.virtual_camera == VirtualCameraConfig(enabled=True)
+    assert windows.val.virtual_camera is None
