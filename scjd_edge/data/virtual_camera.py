@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
 from scjd_edge.config import VirtualCameraConfig
-from scjd_edge.data.camera import distort_and_scale
+from scjd_edge.data.camera import Camera, distort_and_scale
 from scjd_edge.data.dataset import PoseSequence
 from scjd_edge.errors import DataError
 
@@ -45,38 +45,37 @@ class SequenceCameras:
     @classmethod
     def of(cls, sequences: Sequence[PoseSequence]) -> SequenceCameras:
         """The cameras of `sequences`; a sequence without intrinsics is a DataError."""
-        rows = []
-        for sequence in sequences:
-            camera = sequence.intrinsics
-            if camera is None:
-                raise DataError(
-                    f"sequence {sequence.subject}/{sequence.action} (camera {sequence.camera}) "
-                    "has no camera intrinsics; data.virtual_camera needs the focal length and "
-                    "centre of every training camera (VideoPose3D-format folders and builtin: "
-                    "data have them, MPI-INF-3DHP npz files do not): set "
-                    "data.virtual_camera.enabled=false"
-                )
-            up = sequence.camera_up or LEVEL_CAMERA_UP
-            rows.append(
-                [
-                    *camera.focal_length,
-                    *camera.center,
-                    *camera.radial_distortion,
-                    *camera.tangential_distortion,
-                    camera.res_w,
-                    camera.res_h,
-                    *up,
-                ]
-            )
-        table = torch.tensor(rows, dtype=torch.float64)
-        up = torch.nn.functional.normalize(table[:, 11:14], dim=1)
-        return cls(*table[:, :11].float().split([2, 2, 3, 2, 2], dim=1), up=up.float())
+        cameras = [_intrinsics_of(sequence) for sequence in sequences]
+        ups = _column([sequence.camera_up or LEVEL_CAMERA_UP for sequence in sequences])
+        return cls(
+            focal=_column([camera.focal_length for camera in cameras]),
+            center=_column([camera.center for camera in cameras]),
+            radial=_column([camera.radial_distortion for camera in cameras]),
+            tangential=_column([camera.tangential_distortion for camera in cameras]),
+            size=_column([(camera.res_w, camera.res_h) for camera in cameras]),
+            up=torch.nn.functional.normalize(ups, dim=1),
+        )
 
     def gather(self, sequence_index: torch.Tensor) -> SequenceCameras:
         """The cameras of a batch's windows, (B, ...)."""
         return SequenceCameras(
-            *(getattr(self, name)[sequence_index] for name in self.__dataclass_fields__)
+            **{f.name: getattr(self, f.name)[sequence_index] for f in fields(self)}
         )
+
+
+def _intrinsics_of(sequence: PoseSequence) -> Camera:
+    if sequence.intrinsics is None:
+        raise DataError(
+            f"sequence {sequence.subject}/{sequence.action} (camera {sequence.camera}) has no "
+            "camera intrinsics; data.virtual_camera needs the focal length and centre of every "
+            "training camera (VideoPose3D-format folders and builtin: data have them, "
+            "MPI-INF-3DHP npz files do not): set data.virtual_camera.enabled=false"
+        )
+    return sequence.intrinsics
+
+
+def _column(rows: list) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float32)
 
 
 @dataclass
@@ -143,9 +142,8 @@ def render(
     moved_root = rotated_root + view.distance[:, None, None] * pivot[:, None]
     points = rotated_3d + moved_root[:, :, None]
     plane = (points[..., :2] / points[..., 2:3]).clip(-1.0, 1.0)
-    per_window = [value[:, None, None] for value in (cameras.focal, cameras.center)]
-    lens = [value[:, None, None] for value in (cameras.radial, cameras.tangential)]
-    pixels = distort_and_scale(plane, per_window[0], per_window[1], lens[0], lens[1])
+    lens = (cameras.focal, cameras.center, cameras.radial, cameras.tangential)
+    pixels = distort_and_scale(plane, *(value[:, None, None] for value in lens))
     width, height = (value[:, None, None, None] for value in cameras.size.unbind(-1))
     keypoints_2d = normalize_screen_torch(pixels, width, height)
     return keypoints_2d, rotated_3d
