@@ -89,6 +89,9 @@ class ModelConfig(_Section):
     # PoseFormerV2 only: DCT coefficients of the whole window and central frames kept.
     dct_coefficients: int = Field(3, ge=1)
     central_frames: int = Field(3, ge=1)
+    # How the deployment contract feeds 2D to the model (scjd_edge/contract.py): "screen"
+    # coordinates as they are, or "root_scale" (root-centred, scale-normalised).
+    input_normalisation: Literal["screen", "root_scale"] = "screen"
 
 
 class TrainConfig(_Section):
@@ -125,6 +128,9 @@ class AjadConfig(_Section):
 
     pairs: list[tuple[int, int]] = Field(default_factory=lambda: [(-1, -1)])
     hops: int = Field(1, ge=1)
+    # "teacher": the teacher's attention rows; "uniform": every graph neighbour alike, a
+    # teacher-free control that tells a fixed prior from the teacher's knowledge.
+    target: Literal["teacher", "uniform"] = "teacher"
 
 
 class TcdConfig(_Section):
@@ -138,8 +144,13 @@ class DistillConfig(_Section):
     # from the teacher checkpoint; a number makes a teacher with another window an error.
     window_frames: int | None = Field(None, ge=1)
     input_frames: int = Field(9, ge=1)  # N: frames the student sees
-    sampling: Literal["uniform", "motion", "central"] = "uniform"
+    sampling: Literal["uniform", "motion", "central", "offsets"] = "uniform"
+    # sampling "offsets": the N frame offsets from the delivered frame, e.g. log-spaced
+    # [-27, -9, -3, -1, 0, 1, 3, 9, 27] or causal [-40, -27, -18, -9, -3, -1, 0].
+    frame_offsets: list[int] | None = None
     pose_weight: float = Field(1.0, ge=0)  # ground truth at the student's frames
+    # Share of the pose loss on the delivered frame alone (the rest on all N frames alike).
+    delivered_weight: float = Field(0.0, ge=0, le=1)
     output_weight: float = Field(0.0, ge=0)  # teacher output at the student's frames
     djed_weight: float = Field(0.0, ge=0)
     ajad_weight: float = Field(0.0, ge=0)
@@ -150,6 +161,22 @@ class DistillConfig(_Section):
     # Keep the teacher's targets of every training window on disk beside the teacher
     # (distill/teacher_cache.py): the teacher runs once per window, not once per step.
     teacher_cache: bool = False
+
+    @model_validator(mode="after")
+    def _offsets_match_sampling(self) -> DistillConfig:
+        if self.sampling == "offsets":
+            if self.frame_offsets is None:
+                raise ValueError("sampling 'offsets' needs distill.frame_offsets")
+            if len(self.frame_offsets) != self.input_frames:
+                raise ValueError(
+                    f"distill.frame_offsets has {len(self.frame_offsets)} offsets but "
+                    f"distill.input_frames is {self.input_frames}"
+                )
+        elif self.frame_offsets is not None:
+            raise ValueError(
+                f"distill.frame_offsets is only read with sampling 'offsets', not {self.sampling!r}"
+            )
+        return self
 
 
 class Recipe(_Section):
