@@ -25,6 +25,28 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+class VirtualCameraConfig(_Section):
+    """Training windows re-rendered through a random virtual camera (data/virtual_camera.py):
+    ranges [low, high] drawn uniformly per window (distance log-uniformly)."""
+
+    enabled: bool = False
+    yaw_deg: tuple[float, float] = (-180.0, 180.0)  # about the vertical through the root
+    pitch_deg: tuple[float, float] = (-10.0, 10.0)  # about the horizontal through the root
+    distance_factor: tuple[float, float] = (0.8, 1.25)  # along the camera ray to the root
+
+    @model_validator(mode="after")
+    def _ranges(self) -> VirtualCameraConfig:
+        for name in ("yaw_deg", "pitch_deg", "distance_factor"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} must be [low, high] with low <= high")
+        if self.pitch_deg[0] <= -90 or self.pitch_deg[1] >= 90:
+            raise ValueError("pitch_deg must lie inside (-90, 90) degrees")
+        if self.distance_factor[0] <= 0:
+            raise ValueError("distance_factor must be > 0")
+        return self
+
+
 class DataConfig(_Section):
     """Where the data is and how it is split (always by subject, never by frame)."""
 
@@ -35,6 +57,7 @@ class DataConfig(_Section):
     test_subjects: list[str] = Field(default_factory=lambda: ["SYN6"])
     train_stride: int = Field(1, ge=1)  # distance in frames between training window centres
     noise_px: float = Field(0.0, ge=0)  # Gaussian noise added to training 2D, in pixels
+    virtual_camera: VirtualCameraConfig = Field(default_factory=VirtualCameraConfig)
 
     @model_validator(mode="after")
     def _disjoint_splits(self) -> DataConfig:
@@ -164,6 +187,15 @@ class Recipe(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     distill: DistillConfig | None = None
 
+    @model_validator(mode="after")
+    def _cache_needs_plain_windows(self) -> Recipe:
+        if self.distill and self.distill.teacher_cache and self.data.virtual_camera.enabled:
+            raise ValueError(
+                "distill.teacher_cache=true and data.virtual_camera.enabled=true exclude each "
+                "other: cached teacher targets are for the un-augmented windows; turn one off"
+            )
+        return self
+
 
 def resolve_recipe_path(recipe: str | Path) -> Path:
     """A path, or the bare name of a file in `recipes/` (with or without `.yaml`)."""
@@ -235,6 +267,8 @@ def _describe(error: ValidationError) -> str:
         location = ".".join(str(part) for part in item["loc"])
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown key '{location}'" + _suggestion(item["loc"]))
+        elif not location:  # a check across sections names its fields itself
+            lines.append(item["msg"].removeprefix("Value error, "))
         else:
             lines.append(f"'{location}': {item['msg']} (got {item.get('input')!r})")
     return "; ".join(lines)
