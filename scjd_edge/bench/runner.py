@@ -33,7 +33,7 @@ from scjd_edge.bench.flops import (
     FRAME_CONVENTION,
     MAC_CONVENTION,
     ModelCost,
-    macs_per_delivered_pose,
+    delivered_cost,
     model_cost,
 )
 from scjd_edge.bench.plots import write_pareto_plot
@@ -388,12 +388,7 @@ def _delivered_cost(source: ModelSource) -> dict | None:
     """The model's cost per forward and per delivered pose (no test-time flip here)."""
     if source.cost is None:
         return None
-    return {
-        **source.cost.as_dict(),
-        "macs_per_delivered_pose": macs_per_delivered_pose(source.cost),
-        "test_time_passes": 1,
-        "lookahead_frames": source.deployment.lookahead_frames,
-    }
+    return delivered_cost(source.cost, source.deployment.lookahead_frames, test_time_passes=1)
 
 
 def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
