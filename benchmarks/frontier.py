@@ -47,6 +47,7 @@ from scjd_edge.bench.flops import (  # noqa: E402
     model_cost,
 )
 from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
+from scjd_edge.bench.timing import seconds_per_training_step  # noqa: E402
 from scjd_edge.config import Recipe, load_recipe  # noqa: E402
 from scjd_edge.distill.task import DistillTask, distill  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
@@ -327,11 +328,11 @@ def _interleaved_step_times(
         for key, (task, _) in tasks.items()
     }
     for key, (task, _) in tasks.items():  # warm-up: allocator, caches, lazy initialisation
-        _time_steps(task, optimisers[key], batches[key][:1])
+        seconds_per_training_step(task, optimisers[key], batches[key][:1])
     times: dict[str, list[float]] = {key: [] for key in tasks}
     for _ in range(budget.calibration_rounds):
         for key, (task, _) in tasks.items():
-            times[key].append(_time_steps(task, optimisers[key], batches[key]))
+            times[key].append(seconds_per_training_step(task, optimisers[key], batches[key]))
     return times
 
 
@@ -341,17 +342,6 @@ def _batches(task: Any, recipe: Recipe, count: int) -> list[dict[str, torch.Tens
     size = recipe.train.batch_size
     order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(0))
     return [windows[order[i * size : (i + 1) * size]] for i in range(count)]
-
-
-def _time_steps(task: Any, optimiser: torch.optim.Optimizer, batches: list[dict]) -> float:
-    task.trainable.train()
-    started = time.perf_counter()
-    for batch in batches:
-        total, _ = task.loss(batch)
-        optimiser.zero_grad(set_to_none=True)
-        total.backward()
-        optimiser.step()
-    return (time.perf_counter() - started) / len(batches)
 
 
 def _train_and_score(

@@ -223,3 +223,16 @@ def phase_stats(samples: list[dict[str, float]], batch: int) -> dict[str, dict]:
         wall_seconds = max(float(values.sum()) / 1000.0, 1e-12)
         stats[phase] = _summarise([values], batch, wall_seconds, cuda_events=True).as_dict()
     return stats
+
+
+def seconds_per_training_step(task, optimiser: torch.optim.Optimizer, batches: list) -> float:
+    """Mean seconds per optimiser step of a training task (`task.loss(batch)` -> (total,
+    terms); `task.trainable`) over `batches`: loss, backward, optimiser step."""
+    task.trainable.train()
+    started = time.perf_counter()
+    for batch in batches:
+        total, _ = task.loss(batch)
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        optimiser.step()
+    return (time.perf_counter() - started) / len(batches)
