@@ -83,7 +83,6 @@ def delivered_cost(cost: ModelCost, lookahead_frames: int, test_time_passes: int
         "macs_per_delivered_pose": macs_per_delivered_pose(cost, test_time_passes),
         "test_time_passes": test_time_passes,
         "lookahead_frames": int(lookahead_frames),
-        "delivered_pose_convention": DELIVERED_POSE_CONVENTION,
     }
 
 
