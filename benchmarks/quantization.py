@@ -25,6 +25,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -204,8 +205,12 @@ def run_modelopt(
         calibration = Path(work) / "calibration.npz"
         inputs = {"keypoints_2d": keypoints_2d, "frame_offsets": frame_offsets}
         np.savez(calibration, **inputs)
+        # ModelOpt rewrites the ONNX it is given (seen: the FP32 file replaced by its own
+        # pre-processed graph), so it gets a copy.
+        source = Path(work) / fp32_onnx.name
+        shutil.copyfile(fp32_onnx, source)
         command = [
-            python, "-m", "modelopt.onnx.quantization", "--onnx_path", str(fp32_onnx),
+            python, "-m", "modelopt.onnx.quantization", "--onnx_path", str(source),
             "--quantize_mode", "int8", "--calibration_method", "entropy",
             "--calibration_data_path", str(calibration), "--calibration_eps", "cpu",
             "--high_precision_dtype", "fp32", "--output_path", str(out), "--log_level", "ERROR",
