@@ -22,13 +22,13 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
 from scjd_edge import __version__  # noqa: E402
 from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
+from scjd_edge.bench.timing import seconds_per_training_step  # noqa: E402
 from scjd_edge.config import load_recipe  # noqa: E402
 from scjd_edge.contract import Deployment  # noqa: E402
 from scjd_edge.distill.task import DistillTask  # noqa: E402
@@ -48,11 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="scjd-step-") as work:
         tasks = _tasks(Path(work), args.data)
         batches = _batches(tasks["scjd_live"], args.steps, args.batch_size)
-        cold_ms = _time_steps(tasks["scjd_cached"], batches)  # fills the cache
+        cold_ms = _milliseconds_per_step(tasks["scjd_cached"], batches)  # fills the cache
         rounds = {name: [] for name in tasks}
         for _ in range(args.rounds):
             for name, task in tasks.items():
-                rounds[name].append(_time_steps(task, batches))
+                rounds[name].append(_milliseconds_per_step(task, batches))
     report = _report(args, rounds, cold_ms)
     write_json(args.out / "distill_step_cpu.json", report)
     write_text(args.out / "distill_step_cpu.md", render_markdown(report))
@@ -99,17 +99,9 @@ def _batches(task: DistillTask, steps: int, batch_size: int) -> list[dict[str, t
     return [windows[order[i * batch_size : (i + 1) * batch_size]] for i in range(steps)]
 
 
-def _time_steps(task: DistillTask, batches: list[dict[str, torch.Tensor]]) -> float:
-    """Mean milliseconds per optimiser step over `batches`."""
-    optimizer = torch.optim.AdamW(task.trainable.parameters(), lr=1e-4)
-    task.trainable.train()
-    start = time.perf_counter()
-    for batch in batches:
-        total, _ = task.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-    return (time.perf_counter() - start) * 1000 / len(batches)
+def _milliseconds_per_step(task: DistillTask, batches: list[dict[str, torch.Tensor]]) -> float:
+    optimiser = torch.optim.AdamW(task.trainable.parameters(), lr=1e-4)
+    return 1000 * seconds_per_training_step(task, optimiser, batches)
 
 
 def _report(args: argparse.Namespace, rounds: dict[str, list[float]], cold_ms: float) -> dict:

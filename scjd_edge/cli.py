@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scjd_edge.errors import ConfigError, ScjdError
-from scjd_edge.io import check_writable
+from scjd_edge.io import check_writable, write_json
 
 console = Console()
 app = typer.Typer(
@@ -180,12 +180,25 @@ def evaluate(
     device: DeviceOpt = None,
 ):
     """P1, P2, N-MPJPE and MPJVE (mm) per action and overall, centre frame of every window."""
+    from scjd_edge.bench.flops import delivered_cost, model_cost
+    from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
     from scjd_edge.train.evaluate import evaluate_checkpoint, render_evaluation
 
     json_path = json_out or checkpoint.with_name(f"{checkpoint.stem}_eval_{split}.json")
     check_writable(json_path, "--json")
-    result = evaluate_checkpoint(checkpoint, data, split=split, json_path=json_path, device=device)
+    result = evaluate_checkpoint(checkpoint, data, split=split, device=device)
+    stored = load_checkpoint(checkpoint)
+    deployment = stored["deployment"]
+    cost = model_cost(recipe_of(stored, source=str(checkpoint)).model, deployment.input_frames)
+    passes = 2 if result["test_flip"] else 1
+    result["cost"] = delivered_cost(cost, deployment.lookahead_frames, passes)
+    write_json(json_path, result)
     console.print(render_evaluation(result))
+    console.print(
+        f"cost: {result['cost']['macs_per_delivered_pose'] / 1e6:.2f} M MACs per delivered pose "
+        f"({cost.macs_per_window / 1e6:.2f} M per forward x {passes} test-time "
+        f"pass{'es' if passes > 1 else ''}), lookahead {deployment.lookahead_frames} frames"
+    )
     console.print(f"wrote {json_path}")
 
 
@@ -296,7 +309,7 @@ def bench(
     iters: Annotated[int | None, typer.Option(help="Timed iterations per round")] = None,
     seconds: Annotated[float | None, typer.Option(help="Time budget per round (s)")] = None,
     warmup: Annotated[int, typer.Option(help="Warm-up iterations")] = 10,
-    rounds: Annotated[int, typer.Option(help="Repeated timing rounds")] = 3,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (each times every row)")] = 3,
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch and ORT)")] = None,
     eval_windows: Annotated[int, typer.Option(help="Evaluation windows for MPJPE")] = 2048,
     gate_mm: Annotated[float, typer.Option(help="Accuracy gate vs torch FP32 (mm)")] = 1.0,

@@ -25,6 +25,28 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+class VirtualCameraConfig(_Section):
+    """Training windows re-rendered through a random virtual camera (data/virtual_camera.py):
+    ranges [low, high] drawn uniformly per window (distance log-uniformly)."""
+
+    enabled: bool = False
+    yaw_deg: tuple[float, float] = (-180.0, 180.0)  # about the vertical through the root
+    pitch_deg: tuple[float, float] = (-10.0, 10.0)  # about the horizontal through the root
+    distance_factor: tuple[float, float] = (0.8, 1.25)  # along the camera ray to the root
+
+    @model_validator(mode="after")
+    def _ranges(self) -> VirtualCameraConfig:
+        for name in ("yaw_deg", "pitch_deg", "distance_factor"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} must be [low, high] with low <= high")
+        if self.pitch_deg[0] <= -90 or self.pitch_deg[1] >= 90:
+            raise ValueError("pitch_deg must lie inside (-90, 90) degrees")
+        if self.distance_factor[0] <= 0:
+            raise ValueError("distance_factor must be > 0")
+        return self
+
+
 class DataConfig(_Section):
     """Where the data is and how it is split (always by subject, never by frame)."""
 
@@ -35,6 +57,7 @@ class DataConfig(_Section):
     test_subjects: list[str] = Field(default_factory=lambda: ["SYN6"])
     train_stride: int = Field(1, ge=1)  # distance in frames between training window centres
     noise_px: float = Field(0.0, ge=0)  # Gaussian noise added to training 2D, in pixels
+    virtual_camera: VirtualCameraConfig = Field(default_factory=VirtualCameraConfig)
 
     @model_validator(mode="after")
     def _disjoint_splits(self) -> DataConfig:
@@ -66,6 +89,9 @@ class ModelConfig(_Section):
     # PoseFormerV2 only: DCT coefficients of the whole window and central frames kept.
     dct_coefficients: int = Field(3, ge=1)
     central_frames: int = Field(3, ge=1)
+    # How the deployment contract feeds 2D to the model (scjd_edge/contract.py): "screen"
+    # coordinates as they are, or "root_scale" (root-centred, scale-normalised).
+    input_normalisation: Literal["screen", "root_scale"] = "screen"
 
 
 class TrainConfig(_Section):
@@ -102,6 +128,9 @@ class AjadConfig(_Section):
 
     pairs: list[tuple[int, int]] = Field(default_factory=lambda: [(-1, -1)])
     hops: int = Field(1, ge=1)
+    # "teacher": the teacher's attention rows; "uniform": every graph neighbour alike, a
+    # teacher-free control that tells a fixed prior from the teacher's knowledge.
+    target: Literal["teacher", "uniform"] = "teacher"
 
 
 class TcdConfig(_Section):
@@ -115,8 +144,13 @@ class DistillConfig(_Section):
     # from the teacher checkpoint; a number makes a teacher with another window an error.
     window_frames: int | None = Field(None, ge=1)
     input_frames: int = Field(9, ge=1)  # N: frames the student sees
-    sampling: Literal["uniform", "motion", "central"] = "uniform"
+    sampling: Literal["uniform", "motion", "central", "offsets"] = "uniform"
+    # sampling "offsets": the N frame offsets from the delivered frame, e.g. log-spaced
+    # [-27, -9, -3, -1, 0, 1, 3, 9, 27] or causal [-40, -27, -18, -9, -3, -1, 0].
+    frame_offsets: list[int] | None = None
     pose_weight: float = Field(1.0, ge=0)  # ground truth at the student's frames
+    # Share of the pose loss on the delivered frame alone (the rest on all N frames alike).
+    delivered_weight: float = Field(0.0, ge=0, le=1)
     output_weight: float = Field(0.0, ge=0)  # teacher output at the student's frames
     djed_weight: float = Field(0.0, ge=0)
     ajad_weight: float = Field(0.0, ge=0)
@@ -128,6 +162,22 @@ class DistillConfig(_Section):
     # (distill/teacher_cache.py): the teacher runs once per window, not once per step.
     teacher_cache: bool = False
 
+    @model_validator(mode="after")
+    def _offsets_match_sampling(self) -> DistillConfig:
+        if self.sampling == "offsets":
+            if self.frame_offsets is None:
+                raise ValueError("sampling 'offsets' needs distill.frame_offsets")
+            if len(self.frame_offsets) != self.input_frames:
+                raise ValueError(
+                    f"distill.frame_offsets has {len(self.frame_offsets)} offsets but "
+                    f"distill.input_frames is {self.input_frames}"
+                )
+        elif self.frame_offsets is not None:
+            raise ValueError(
+                f"distill.frame_offsets is only read with sampling 'offsets', not {self.sampling!r}"
+            )
+        return self
+
 
 class Recipe(_Section):
     name: str = "run"
@@ -136,6 +186,15 @@ class Recipe(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     distill: DistillConfig | None = None
+
+    @model_validator(mode="after")
+    def _cache_needs_plain_windows(self) -> Recipe:
+        if self.distill and self.distill.teacher_cache and self.data.virtual_camera.enabled:
+            raise ValueError(
+                "distill.teacher_cache=true and data.virtual_camera.enabled=true exclude each "
+                "other: cached teacher targets are for the un-augmented windows; turn one off"
+            )
+        return self
 
 
 def resolve_recipe_path(recipe: str | Path) -> Path:
@@ -208,6 +267,8 @@ def _describe(error: ValidationError) -> str:
         location = ".".join(str(part) for part in item["loc"])
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown key '{location}'" + _suggestion(item["loc"]))
+        elif not location:  # a check across sections names its fields itself
+            lines.append(item["msg"].removeprefix("Value error, "))
         else:
             lines.append(f"'{location}': {item['msg']} (got {item.get('input')!r})")
     return "; ".join(lines)

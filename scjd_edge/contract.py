@@ -9,9 +9,17 @@ evaluation, export, bench and infer all call its `prepare_model_inputs` and
     model_keypoints_2d, frame_offsets, indices = deployment.prepare_model_inputs(windows)
     pose_3d = deployment.delivered_pose(model(model_keypoints_2d, frame_offsets), indices)
 
-Stored form (`to_dict`, version 2): the fields below plus `lookahead_frames` for readers.
-Version 1 (scjd-edge 0.x checkpoints and ONNX files: no `version` key, `normalisation`
-given as a formula, motion offsets as the text "computed per window") is still read.
+Input normalisation: "screen" feeds the sampled frames' normalised screen coordinates as
+they are; "root_scale" centres every frame on its root (Hip) and divides by the person's 2D
+size (the RMS joint distance from the root, averaged over the frames the model sees), so a
+person of any size or place in the image gives the same input; the root joint's slot, which
+would always be (0, 0), carries the root's screen position instead (where the person is,
+and how they move). Root-relative 3D output in metres does not depend on the 2D size.
+
+Stored form (`to_dict`, version 3): the fields below plus `lookahead_frames` for readers.
+Version 2 (no "offsets" sampling, no "root_scale") is read as it is; version 1 (scjd-edge
+0.x checkpoints and ONNX files: no `version` key, `normalisation` given as a formula,
+motion offsets as the text "computed per window") is upgraded.
 """
 
 from __future__ import annotations
@@ -23,21 +31,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from scjd_edge.data.skeleton import JOINT_LAYOUT
+from scjd_edge.data.skeleton import JOINT_LAYOUT, ROOT_JOINT
 from scjd_edge.errors import ConfigError, DataError
 from scjd_edge.sampling import (
     SAMPLING_MODES,
     STATIC_MODES,
+    check_offsets,
     check_sampling,
     gather_frames,
     sample_frames,
     static_offsets,
 )
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 OUTPUT_MODES = ("all", "centre")
-# 2D input: normalised screen coordinates x / w * 2 - [1, h / w] (docs/ARCHITECTURE.md).
-INPUT_NORMALISATIONS = ("screen",)
+# 2D input: normalised screen coordinates x / w * 2 - [1, h / w] (docs/ARCHITECTURE.md),
+# as they are or root-centred and scale-normalised (module docstring).
+INPUT_NORMALISATIONS = ("screen", "root_scale")
+# Below this 2D size (normalised screen units, ~0.5 px in a 1000 px image) a window is a
+# single point, not a person: its scale is clamped instead of dividing by ~0.
+_MIN_PERSON_SIZE = 1e-3
 _V1_NORMALISATION = {"x / w * 2 - [1, h / w]": "screen", "": "screen"}
 _V1_MOTION_OFFSETS = "computed per window"
 _DERIVED_KEYS = ("lookahead_frames",)
@@ -51,7 +64,8 @@ class Deployment:
     input_frames: N, frames the model sees (N == T for teachers).
     sampling: how the N frames are picked (`scjd_edge.sampling`).
     frame_offsets: the N offsets from the centre frame; None where they depend on the
-        window (sampling "motion").
+        window (sampling "motion"). The largest is the lookahead: a causal model's
+        offsets end at 0.
     output: "all" (the model returns all N frames; the centre one is delivered) or
         "centre" (the model returns the centre frame only).
     """
@@ -78,36 +92,70 @@ class Deployment:
             )
         expected = static_offsets(self.sampling, self.window_frames, self.input_frames)
         offsets = None if self.frame_offsets is None else tuple(self.frame_offsets)
-        if self.sampling in STATIC_MODES and offsets != tuple(expected):
+        if self.sampling == "offsets":
+            if offsets is None or len(offsets) != self.input_frames:
+                raise ConfigError(
+                    f"deployment sampling 'offsets' needs {self.input_frames} frame_offsets, "
+                    f"got {offsets}"
+                )
+            check_offsets(offsets, self.window_frames)
+        elif self.sampling in STATIC_MODES and offsets != tuple(expected):
             raise ConfigError(
                 f"deployment frame_offsets {offsets} do not match sampling {self.sampling!r} "
                 f"of {self.input_frames} frames from {self.window_frames}: expected {expected}"
             )
-        if self.sampling not in STATIC_MODES and offsets is not None:
+        elif self.sampling == "motion" and offsets is not None:
             raise ConfigError(f"deployment sampling {self.sampling!r} has no fixed frame_offsets")
 
     @classmethod
-    def teacher(cls, window_frames: int, output: str = "all") -> Deployment:
+    def teacher(
+        cls, window_frames: int, output: str = "all", input_normalisation: str = "screen"
+    ) -> Deployment:
         """A model that sees its whole window (a teacher, or with output "centre" a
         PoseFormerV2-style baseline)."""
-        return cls.sampled(window_frames, window_frames, "full", output)
+        return cls.sampled(
+            window_frames, window_frames, "full", output, input_normalisation=input_normalisation
+        )
 
     @classmethod
-    def student(cls, window_frames: int, input_frames: int, sampling: str) -> Deployment:
-        """A distilled student: N sampled frames of a T-frame window, all N out."""
-        return cls.sampled(window_frames, input_frames, sampling, "all")
+    def student(
+        cls,
+        window_frames: int,
+        input_frames: int,
+        sampling: str,
+        frame_offsets: list[int] | tuple[int, ...] | None = None,
+        input_normalisation: str = "screen",
+    ) -> Deployment:
+        """A distilled student: N sampled frames of a T-frame window, all N out.
+        `frame_offsets` are given for sampling "offsets" only."""
+        return cls.sampled(
+            window_frames, input_frames, sampling, "all", frame_offsets, input_normalisation
+        )
 
     @classmethod
     def sampled(
-        cls, window_frames: int, input_frames: int, sampling: str, output: str
+        cls,
+        window_frames: int,
+        input_frames: int,
+        sampling: str,
+        output: str,
+        frame_offsets: list[int] | tuple[int, ...] | None = None,
+        input_normalisation: str = "screen",
     ) -> Deployment:
         offsets = static_offsets(sampling, window_frames, input_frames)
+        if sampling == "offsets":
+            offsets = frame_offsets
+        elif frame_offsets is not None:
+            raise ConfigError(
+                f"frame_offsets are given for sampling 'offsets' only, not {sampling!r}"
+            )
         return cls(
             window_frames=int(window_frames),
             input_frames=int(input_frames),
             sampling=sampling,
-            frame_offsets=None if offsets is None else tuple(offsets),
+            frame_offsets=None if offsets is None else tuple(int(o) for o in offsets),
             output=output,
+            input_normalisation=input_normalisation,
         )
 
     @property
@@ -117,15 +165,19 @@ class Deployment:
 
     @property
     def lookahead_frames(self) -> int:
-        """Future frames a delivered pose needs: the delay of a streaming deployment."""
-        return self.window_frames - 1 - self.delivered_frame
+        """Future frames a delivered pose needs: the delay of a streaming deployment (the
+        largest offset the model sees; the window's far end where that depends on the
+        window)."""
+        if self.frame_offsets is None:
+            return self.window_frames - 1 - self.delivered_frame
+        return max(0, max(self.frame_offsets))
 
     def prepare_model_inputs(
         self, keypoints_2d_windows: torch.Tensor | np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, T, 17, 2) normalised screen coordinates, T = window_frames -> the model's
-        keypoints_2d (B, N, 17, 2), frame_offsets (B, N) float32 and the picked window
-        indices (B, N) long."""
+        keypoints_2d (B, N, 17, 2) (after the input normalisation), frame_offsets (B, N)
+        float32 and the picked window indices (B, N) long."""
         keypoints_2d = torch.as_tensor(keypoints_2d_windows)
         if keypoints_2d.ndim != 4 or keypoints_2d.shape[1:] != (self.window_frames, 17, 2):
             raise DataError(
@@ -138,7 +190,10 @@ class Deployment:
             offsets = torch.tensor(self.frame_offsets, dtype=torch.long, device=keypoints_2d.device)
             indices = (offsets + self.delivered_frame).expand(keypoints_2d.shape[0], -1).clone()
             frame_offsets = offsets.to(torch.float32).expand_as(indices).clone()
-        return gather_frames(keypoints_2d, indices), frame_offsets, indices
+        model_keypoints_2d = gather_frames(keypoints_2d, indices)
+        if self.input_normalisation == "root_scale":
+            model_keypoints_2d = root_scale_normalise(model_keypoints_2d)
+        return model_keypoints_2d, frame_offsets, indices
 
     def delivered_pose(self, pose_3d_out: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """The delivered (centre) frame's pose (B, 17, 3) from a model's raw output:
@@ -200,14 +255,29 @@ class Deployment:
         return cls.from_dict(stored)
 
 
+def root_scale_normalise(keypoints_2d: torch.Tensor) -> torch.Tensor:
+    """(B, N, 17, 2) screen coordinates -> root-centred, scale-normalised 2D (module
+    docstring), the root joint's slot holding the root's screen position."""
+    root = keypoints_2d[:, :, ROOT_JOINT : ROOT_JOINT + 1]
+    centred = keypoints_2d - root
+    per_frame_size = centred.pow(2).sum(-1).mean(-1).sqrt()  # (B, N) RMS distance from root
+    size = per_frame_size.mean(dim=1).clamp_min(_MIN_PERSON_SIZE)  # (B,)
+    normalised = centred / size[:, None, None, None]
+    return torch.cat(
+        [normalised[:, :, :ROOT_JOINT], root, normalised[:, :, ROOT_JOINT + 1 :]], dim=2
+    )
+
+
 def _upgrade(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored contract in the current version's keys."""
     version = stored.get("version", 1)
     if version == CONTRACT_VERSION:
         return dict(stored)
+    if version == 2:  # version 3 only added values (sampling "offsets", "root_scale")
+        return {**stored, "version": CONTRACT_VERSION}
     if version != 1:
         raise ConfigError(
-            f"deployment contract version {version!r}: this scjd-edge reads versions 1 and "
+            f"deployment contract version {version!r}: this scjd-edge reads versions 1 to "
             f"{CONTRACT_VERSION}"
         )
     fields = {key: value for key, value in stored.items() if key != "normalisation"}

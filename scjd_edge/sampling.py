@@ -12,6 +12,8 @@ Modes:
 - `motion`: frames evenly spaced in cumulative 2D motion (the arc length of the pose
   trajectory), centre frame always kept; fast motion gets denser samples.
 - `central`: the N contiguous frames around the centre frame.
+- `offsets`: N offsets listed in the recipe (e.g. log-spaced 0, +-1, +-3, +-9, +-27, or
+  causal ones that end at 0); `check_offsets` says which lists are valid.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import torch
 
 from scjd_edge.errors import ConfigError
 
-SAMPLING_MODES = ("full", "uniform", "motion", "central")
-STATIC_MODES = ("full", "uniform", "central")
+SAMPLING_MODES = ("full", "uniform", "motion", "central", "offsets")
+STATIC_MODES = ("full", "uniform", "central")  # offsets computed from T and N alone
 
 # Added per frame to the cumulative motion so that it is strictly increasing: a window
 # with no motion at all is then sampled uniformly in time.
@@ -45,6 +47,13 @@ def check_sampling(mode: str, window_frames: int, num_frames: int) -> None:
                 f"got input_frames={num_frames}"
             )
         return
+    if mode == "offsets":
+        if not 1 <= num_frames <= window_frames:
+            raise ConfigError(
+                f"sampling 'offsets': input_frames={num_frames} must be 1 .. the window's "
+                f"{window_frames} frames"
+            )
+        return
     if num_frames < 1 or num_frames % 2 == 0 or num_frames > window_frames:
         raise ConfigError(
             f"sampling {mode!r}: input_frames={num_frames} must be odd (so the centre frame is "
@@ -52,8 +61,25 @@ def check_sampling(mode: str, window_frames: int, num_frames: int) -> None:
         )
 
 
+def check_offsets(offsets: list[int] | tuple[int, ...], window_frames: int) -> None:
+    """Raise ConfigError unless `offsets` are strictly increasing, hold 0 (the delivered
+    frame) and lie inside a centred window of `window_frames` frames."""
+    offsets = [int(offset) for offset in offsets]
+    half = window_frames // 2
+    if not offsets or 0 not in offsets:
+        raise ConfigError(f"frame_offsets {offsets}: must hold 0, the delivered frame")
+    if any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
+        raise ConfigError(f"frame_offsets {offsets}: must be strictly increasing")
+    if offsets[0] < -half or offsets[-1] > window_frames - 1 - half:
+        raise ConfigError(
+            f"frame_offsets {offsets}: must lie in -{half} .. {window_frames - 1 - half} "
+            f"(a window of {window_frames} frames)"
+        )
+
+
 def static_offsets(mode: str, window_frames: int, num_frames: int) -> list[int] | None:
-    """The N frame offsets of a mode that does not depend on the input; None for `motion`."""
+    """The N frame offsets of a mode computed from T and N alone; None for `motion` and
+    `offsets` (the window's motion, or the recipe, gives them)."""
     check_sampling(mode, window_frames, num_frames)
     centre = window_frames // 2
     if mode == "full":
@@ -85,8 +111,10 @@ def sample_frames(
     if offsets is not None:
         indices = torch.tensor(offsets, dtype=torch.long, device=keypoints_2d.device) + centre
         indices = indices.expand(batch, -1).clone()
-    else:
+    elif mode == "motion":
         indices = _motion_indices(keypoints_2d, num_frames)
+    else:
+        raise ConfigError(f"sampling {mode!r} takes its offsets from the deployment contract")
     return indices, (indices - centre).to(torch.float32)
 
 

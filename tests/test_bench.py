@@ -22,8 +22,8 @@ from scjd_edge.bench.report import (
     read_report,
     render_markdown,
     validate_report,
-    write_all,
 )
+from scjd_edge.bench.runner import write_all
 from scjd_edge.bench.timing import measure_latency
 from scjd_edge.config import ModelConfig
 from scjd_edge.errors import DataError

@@ -65,7 +65,8 @@ def test_dict_and_json_round_trip(mode):
     deployment = Deployment.student(27, 27 if mode == "full" else 9, mode)
     stored = deployment.to_dict()
     assert stored["version"] == CONTRACT_VERSION
-    assert stored["lookahead_frames"] == 13
+    # central reads offsets -4 .. 4 only: 4 future frames, not the window's 13.
+    assert stored["lookahead_frames"] == (4 if mode == "central" else 13)
     assert Deployment.from_dict(stored) == deployment
     assert Deployment.from_json(deployment.to_json()) == deployment
     json.dumps(stored)  # plain data only
@@ -121,3 +122,56 @@ def test_a_missing_field_or_a_non_dict_is_refused():
 def test_the_contract_is_frozen():
     with pytest.raises(AttributeError, match="cannot assign to field 'window_frames'"):
         Deployment.teacher(9).window_frames = 11
+
+
+def test_listed_offsets_set_the_frames_and_the_lookahead():
+    causal = Deployment.student(81, 5, "offsets", [-27, -9, -3, -1, 0])
+    assert causal.lookahead_frames == 0
+    windows = torch.arange(81, dtype=torch.float32).view(1, 81, 1, 1).expand(2, 81, 17, 2)
+    keypoints_2d, frame_offsets, indices = causal.prepare_model_inputs(windows)
+    assert indices.tolist() == [[13, 31, 37, 39, 40]] * 2
+    assert frame_offsets.tolist() == [[-27.0, -9.0, -3.0, -1.0, 0.0]] * 2
+    assert keypoints_2d[0, :, 0, 0].tolist() == [13.0, 31.0, 37.0, 39.0, 40.0]
+    assert Deployment.student(81, 3, "offsets", [-5, 0, 5]).lookahead_frames == 5
+    assert Deployment.from_json(causal.to_json()) == causal
+
+
+@pytest.mark.parametrize(
+    ("offsets", "message"),
+    [
+        ([-3, -1, 1], "must hold 0"),
+        ([0, -1, 3], "strictly increasing"),
+        ([-41, 0, 1], "must lie in -40 .. 40"),
+        ([-1, 0], "needs 3 frame_offsets"),
+    ],
+)
+def test_bad_listed_offsets_are_refused(offsets, message):
+    with pytest.raises(ConfigError, match=message):
+        Deployment(81, 3, "offsets", tuple(offsets))
+
+
+def test_offsets_are_refused_for_a_computed_sampling():
+    with pytest.raises(ConfigError, match="sampling 'offsets' only"):
+        Deployment.student(81, 9, "uniform", [-4, -3, -2, -1, 0, 1, 2, 3, 4])
+
+
+def test_root_scale_input_ignores_where_the_person_is_and_how_large():
+    deployment = Deployment.student(9, 3, "uniform", input_normalisation="root_scale")
+    generator = torch.Generator().manual_seed(0)
+    person = torch.randn(1, 9, 17, 2, generator=generator) * 0.1
+    moved_and_scaled = person * 3.0 + torch.tensor([0.4, -0.2])
+    plain, _, _ = deployment.prepare_model_inputs(person)
+    other, _, _ = deployment.prepare_model_inputs(moved_and_scaled)
+    non_root = [joint for joint in range(17) if joint != 0]
+    torch.testing.assert_close(plain[:, :, non_root], other[:, :, non_root])
+    # RMS distance from the root is 1 on average over the model's frames.
+    size = plain[:, :, non_root].pow(2).sum(-1).sum(-1).div(17).sqrt().mean()
+    torch.testing.assert_close(size, torch.tensor(1.0))
+    # The root slot carries the root's screen position of each sampled frame.
+    torch.testing.assert_close(other[:, :, 0], moved_and_scaled[:, [0, 4, 8], 0])
+
+
+def test_version_2_contracts_still_load():
+    stored = Deployment.student(27, 9, "uniform").to_dict()
+    stored["version"] = 2
+    assert Deployment.from_dict(stored) == Deployment.student(27, 9, "uniform")

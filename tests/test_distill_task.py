@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from scjd_edge.config import BUILTIN_SYNTHETIC, ModelConfig, validate_recipe
-from scjd_edge.contract import Deployment
+from scjd_edge.contract import Deployment, root_scale_normalise
 from scjd_edge.distill.task import DistillTask, distill
 from scjd_edge.errors import CheckpointError, ConfigError
 from scjd_edge.train.checkpoint import load_checkpoint
+from scjd_edge.train.tasks import TeacherTask
 
 TEACHER_FRAMES = 9
 ALL_TERMS = {"output_weight": 1.0, "djed_weight": 0.5, "ajad_weight": 0.5, "tcd_weight": 1.0}
@@ -92,6 +93,79 @@ def test_student_records_its_deployment_contract(teacher_path):
     assert task.recipe.model.frames == 3 and task.recipe.distill.window_frames == TEACHER_FRAMES
     centre = task.predict_centre(_batch()["keypoints_2d"])
     assert centre.shape == (4, 17, 3)
+
+
+def test_a_causal_root_scale_student_reads_only_its_listed_frames(teacher_path):
+    recipe = _recipe(sampling="offsets", frame_offsets=[-4, -1, 0], **ALL_TERMS)
+    recipe.model.input_normalisation = "root_scale"
+    task = DistillTask(recipe, teacher_path)
+    assert task.deployment.lookahead_frames == 0
+    assert task.deployment.input_normalisation == "root_scale"
+    batch = _batch()
+    total, terms = task.loss(batch)
+    assert set(terms) == {"pose", "output", "djed", "ajad", "tcd"}
+    total.backward()
+    future = dict(batch, keypoints_2d=batch["keypoints_2d"].clone())
+    future["keypoints_2d"][:, TEACHER_FRAMES // 2 + 1 :] += 5.0  # change every future frame
+    torch.testing.assert_close(
+        task.predict_centre(future["keypoints_2d"]), task.predict_centre(batch["keypoints_2d"])
+    )
+
+
+def test_teacher_and_student_each_get_their_own_input_normalisation(tmp_path, make_checkpoint):
+    config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=2, heads=2)
+    contract = Deployment.teacher(TEACHER_FRAMES, input_normalisation="root_scale")
+    path = make_checkpoint(tmp_path / "root_scale_teacher.pt", config, deployment=contract)
+    task = DistillTask(_recipe(output_weight=1.0), path)
+    batch = _batch()
+    keypoints_2d, offsets, indices = task.deployment.prepare_model_inputs(batch["keypoints_2d"])
+    torch.testing.assert_close(keypoints_2d, batch["keypoints_2d"][:, [0, 4, 8]])  # screen
+    expected = task.teacher(root_scale_normalise(batch["keypoints_2d"]), batch["frame_offsets"])
+    targets = task.teacher_targets(batch["keypoints_2d"], indices)
+    torch.testing.assert_close(targets["pose_3d"], expected)
+
+
+def test_supervised_training_feeds_the_model_through_its_contract():
+    recipe = _recipe()
+    recipe.model.frames, recipe.model.input_normalisation = TEACHER_FRAMES, "root_scale"
+    task = TeacherTask(recipe)
+    batch = _batch()
+    total, _ = task.loss(batch)
+    predicted = task.model(root_scale_normalise(batch["keypoints_2d"]), batch["frame_offsets"])
+    expected = (predicted - batch["pose_3d"]).norm(dim=-1).mean()
+    torch.testing.assert_close(total, expected)
+
+
+def test_delivered_weight_moves_the_pose_loss_to_the_delivered_frame(teacher_path):
+    batch = _batch()
+    plain = DistillTask(_recipe(sampling="uniform"), teacher_path)
+    centre_only = DistillTask(_recipe(sampling="uniform", delivered_weight=1.0), teacher_path)
+    with torch.no_grad():
+        keypoints_2d, offsets, _ = plain.deployment.prepare_model_inputs(batch["keypoints_2d"])
+        predicted = centre_only.model(keypoints_2d, offsets)
+    expected = (predicted[:, 1] - batch["pose_3d"][:, TEACHER_FRAMES // 2]).norm(dim=-1).mean()
+    _, terms = centre_only.loss(batch)
+    torch.testing.assert_close(terms["pose"], expected)
+
+
+def test_teacher_free_ajad_does_not_run_the_teacher(teacher_path):
+    task = DistillTask(_recipe(ajad_weight=1.0, ajad={"target": "uniform"}), teacher_path)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the teacher ran although the AJAD target is uniform")
+
+    task.teacher.forward = fail
+    _, terms = task.loss(_batch())
+    assert set(terms) == {"pose", "ajad"} and float(terms["ajad"]) > 0
+
+
+def test_offsets_in_a_recipe_must_match_the_sampling_and_the_frame_count():
+    with pytest.raises(ConfigError, match="needs distill.frame_offsets"):
+        _recipe(sampling="offsets")
+    with pytest.raises(ConfigError, match="has 2 offsets but distill.input_frames is 3"):
+        _recipe(sampling="offsets", frame_offsets=[-1, 0])
+    with pytest.raises(ConfigError, match="only read with sampling 'offsets'"):
+        _recipe(frame_offsets=[-1, 0, 1])
 
 
 @pytest.mark.parametrize(

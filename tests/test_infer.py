@@ -310,6 +310,26 @@ def test_windows_replicate_the_ends_and_the_stream_is_late_by_half_a_window():
     np.testing.assert_array_equal(streamed, batch)
 
 
+class _CausalEcho(_WindowEcho):
+    """_WindowEcho over a model that reads offsets -2 .. +1 of a 7-frame window."""
+
+    deployment = Deployment.student(7, 4, "offsets", [-2, -1, 0, 1])
+
+
+def test_a_small_lookahead_streams_one_frame_late_and_never_reads_further():
+    keypoints_2d = np.arange(6, dtype=np.float32)[:, None, None] * np.ones((1, 17, 2), np.float32)
+    windows = centred_windows(keypoints_2d, np.array([2]), 7, lookahead=1)
+    np.testing.assert_array_equal(windows[0, :, 0, 0], [0, 0, 1, 2, 3, 3, 3])
+    lifter = StreamingLifter(_CausalEcho())
+    assert lifter.lookahead_frames == 1
+    outputs = [lifter.push(frame) for frame in keypoints_2d]
+    assert outputs[0] is None
+    np.testing.assert_array_equal(outputs[3][:, :2], keypoints_2d[2])  # push 3 -> frame 2
+    streamed = np.stack([*outputs[1:], *lifter.flush()])
+    batch = _CausalEcho()(centred_windows(keypoints_2d, np.arange(6), 7, lookahead=1))
+    np.testing.assert_array_equal(streamed, batch)
+
+
 def test_numbers_written_as_text_are_frame_numbers_not_words(tmp_path):
     poses = walking_sequence(12)
     as_numbers, as_text = tmp_path / "numbers.json", tmp_path / "text.json"

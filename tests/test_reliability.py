@@ -472,7 +472,10 @@ def test_staged_folder_commits_whole_rolls_back_and_keeps_caches(
     with scjd_io.staged_folder(folder) as staging:
         (staging / "a").write_text("1")
         (staging / "cache").write_text("c")
-    with pytest.raises(RuntimeError), scjd_io.staged_folder(folder) as staging:
+    with (
+        pytest.raises(RuntimeError, match="the build failed"),
+        scjd_io.staged_folder(folder) as staging,
+    ):
         (staging / "b").write_text("2")
         raise RuntimeError("the build failed")
     assert sorted(p.name for p in folder.iterdir()) == ["a", "cache"]

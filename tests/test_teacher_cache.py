@@ -95,3 +95,21 @@ def test_other_student_frames_use_another_cache_and_noise_is_refused(teacher_pat
     )
     with pytest.raises(ConfigError, match="data.noise_px"):
         DistillTask(noisy, teacher_path)
+
+
+def test_filling_the_cache_covers_every_window_both_ways_and_matches_the_live_loss(
+    teacher_path,
+):
+    live, cached = _task(teacher_path, False), _task(teacher_path, True)
+    cached.model.load_state_dict(live.model.state_dict())
+    cached.trainable.load_state_dict(live.trainable.state_dict())
+    windows = cached.fill_teacher_cache(batch_size=7)
+    assert bool(cached.teacher_cache.filled.all()) and cached.teacher_cache.filled.shape[0] == (
+        windows
+    )
+    teacher_windows = _count_teacher_windows(cached)
+    batch = _batch(live, [0, 3, 9])
+    live_total, _ = live.loss(batch)
+    cached_total, _ = cached.loss(batch)
+    assert teacher_windows == []  # every target came from the filled cache
+    torch.testing.assert_close(cached_total, live_total, atol=1e-5, rtol=1e-5)

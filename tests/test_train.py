@@ -211,6 +211,11 @@ def test_evaluate_cli_prints_and_writes_metrics(straight_run, tmp_path):
     assert 0 < overall["p_mpjpe"] < overall["mpjpe"]
     assert 0 < overall["n_mpjpe"] <= overall["mpjpe"] + 1e-6
     assert overall["mpjve"] > 0
+    cost = metrics["cost"]  # flip averaging doubles the MACs of one forward
+    assert cost["test_time_passes"] == (2 if metrics["test_flip"] else 1)
+    assert cost["macs_per_delivered_pose"] == cost["macs_per_window"] * cost["test_time_passes"]
+    assert cost["lookahead_frames"] == metrics["deployment"]["lookahead_frames"]
+    assert "M MACs per delivered pose" in result.output
 
 
 def test_evaluate_unknown_split_or_subject(straight_run, tmp_path):

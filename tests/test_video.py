@@ -37,14 +37,15 @@ IMAGE_SIZE = (640, 480)
 
 class EchoModel:
     """A fake lifter: the pose of frame i is its own model input (x, y) plus z = the index
-    of the window slot that holds it, so any window or delay mistake shows."""
+    of the window slot that holds it (the centre: windows are centred on the delivered
+    frame), so any window or delay mistake shows."""
 
     backend = "fake"
     name = "echo"
 
     def __init__(self, window_frames: int = 5, lookahead_frames: int | None = None):
         self.lookahead = (window_frames - 1) // 2 if lookahead_frames is None else lookahead_frames
-        # The two contract fields lifting reads (a real Deployment has no causal form yet).
+        # The two contract fields lifting reads.
         self.deployment = SimpleNamespace(
             window_frames=window_frames, lookahead_frames=self.lookahead
         )
@@ -52,7 +53,7 @@ class EchoModel:
 
     def __call__(self, windows):
         self.windows_seen.append(windows.copy())
-        slot = windows.shape[1] - 1 - self.lookahead
+        slot = windows.shape[1] // 2
         current = windows[:, slot]
         z = np.full(current.shape[:2] + (1,), float(slot), dtype=np.float32)
         return np.concatenate([current, z], axis=-1)
@@ -122,7 +123,7 @@ def test_stream_follows_holds_and_delays_by_the_lookahead():
     assert result.interpolated[4, wrist] and result.interpolated[4].sum() == 1
     held_wrist_px = coco_to_h36m(poses[4])[wrist, :2]
     np.testing.assert_allclose(result.keypoints_2d[4, wrist], held_wrist_px, atol=1e-4)
-    assert (result.pose_3d[:, :, 2] == 2).all()  # frame i sat in window slot T-1-L = 2
+    assert (result.pose_3d[:, :, 2] == 2).all()  # frame i sat in the centre slot T // 2 = 2
     # The first pose came out only once frames i..i+L were in: window 1 is frames 2,2,2,3,4.
     right_wrist = JOINT_NAMES.index("RWrist")
     first_window = model.windows_seen[0][0, :, right_wrist]
@@ -130,22 +131,23 @@ def test_stream_follows_holds_and_delays_by_the_lookahead():
     assert len(model.windows_seen) == 8
 
 
-def test_a_causal_model_has_no_delay_and_its_windows_end_at_the_frame():
+def test_a_causal_model_has_no_delay_and_never_sees_a_future_frame():
     keypoints_2d = np.arange(6, dtype=np.float32)[:, None, None] * np.ones((1, 17, 2), np.float32)
-    causal = EchoModel(window_frames=4, lookahead_frames=0)
+    causal = EchoModel(window_frames=5, lookahead_frames=0)
     lifter = StreamingLifter(causal)
     assert lifter.lookahead_frames == 0
     first = lifter.push(keypoints_2d[0])
     assert first is not None  # no delay: the pose of frame 0 at its own push
-    np.testing.assert_array_equal(causal.windows_seen[-1][0, :, 0, 0], [0, 0, 0, 0])
+    np.testing.assert_array_equal(causal.windows_seen[-1][0, :, 0, 0], [0, 0, 0, 0, 0])
     streamed = [first] + [lifter.push(frame) for frame in keypoints_2d[1:]]
     assert lifter.flush() == []
-    np.testing.assert_array_equal(causal.windows_seen[-1][0, :, 0, 0], [2, 3, 4, 5])
+    # Frame 5's window: frames 3, 4, 5, and frame 5 again where frames 6, 7 would be.
+    np.testing.assert_array_equal(causal.windows_seen[-1][0, :, 0, 0], [3, 4, 5, 5, 5])
     np.testing.assert_array_equal(np.stack(streamed), lift_sequence(causal, keypoints_2d))
-    windows = centred_windows(keypoints_2d, np.array([1]), 4, lookahead=0)
-    np.testing.assert_array_equal(windows[0, :, 0, 0], [0, 0, 0, 1])
-    with pytest.raises(ConfigError, match="lookahead_frames 4"):
-        StreamingLifter(EchoModel(window_frames=4, lookahead_frames=4))
+    windows = centred_windows(keypoints_2d, np.array([1]), 5, lookahead=0)
+    np.testing.assert_array_equal(windows[0, :, 0, 0], [0, 0, 1, 1, 1])
+    with pytest.raises(ConfigError, match="lookahead_frames 5"):
+        StreamingLifter(EchoModel(window_frames=5, lookahead_frames=5))
 
 
 def test_rescaling_makes_small_and_large_people_the_same_input():

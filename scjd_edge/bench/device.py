@@ -210,7 +210,9 @@ def power_summary(lines: list[str], seconds: float, poses: int) -> dict | None:
 
 
 class TegrastatsSampler:
-    """Streams tegrastats lines while the `with` block runs; `summary(poses)` afterwards."""
+    """Streams tegrastats lines while the `with` block runs; `summary(poses)` afterwards.
+
+    Entered again (one `with` per timing round), it adds the new lines and seconds."""
 
     def __init__(self, command: list[str] | None = None) -> None:
         self.command = command or ["tegrastats", "--interval", str(TEGRASTATS_INTERVAL_MS)]
@@ -232,7 +234,7 @@ class TegrastatsSampler:
                 self.lines.append(line.strip())
 
     def __exit__(self, *exc_info: object) -> None:
-        self.seconds = time.perf_counter() - self._started
+        self.seconds += time.perf_counter() - self._started
         self._process.terminate()
         try:
             self._process.wait(timeout=COMMAND_TIMEOUT_S)

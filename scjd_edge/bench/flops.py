@@ -75,6 +75,18 @@ def macs_per_delivered_pose(cost: ModelCost, test_time_passes: int = 1) -> int:
     return cost.macs_per_window * FORWARDS_PER_DELIVERED_POSE * test_time_passes
 
 
+def delivered_cost(cost: ModelCost, lookahead_frames: int, test_time_passes: int) -> dict:
+    """The cost record reports carry: the cost per forward, per delivered pose and the
+    lookahead (DELIVERED_POSE_CONVENTION)."""
+    return {
+        **cost.as_dict(),
+        "macs_per_delivered_pose": macs_per_delivered_pose(cost, test_time_passes),
+        "test_time_passes": test_time_passes,
+        "lookahead_frames": int(lookahead_frames),
+        "delivered_pose_convention": DELIVERED_POSE_CONVENTION,
+    }
+
+
 def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     """MACs of `model(*inputs)` with FlopCounterMode, attention counted (see module doc)."""
     counter = FlopCounterMode(display=False)

@@ -1,10 +1,10 @@
-"""The one report writer of the project: rich table, JSON, CSV, markdown and a Pareto plot.
+"""The one report writer of the project: schema, rich table, JSON, CSV and markdown.
 
 A bench report is a dict with a versioned schema (`schema: "scjd-edge/bench"`,
 `schema_version: 1`), described by the pydantic models below; `validate_report` checks a
 dict read back from JSON. Every numeric column header states its unit; the markdown
 header states the device, the data (flagging SYNTHETIC data), the protocol and the MAC
-convention. Files are written atomically through `scjd_edge.io`.
+convention. Files are written atomically through `scjd_edge.io`; the plot is `plots.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from scjd_edge.bench.goals import goals_markdown
+from scjd_edge.bench.ratios import row_label
 from scjd_edge.errors import DataError
-from scjd_edge.io import atomic_path, write_json, write_text
+from scjd_edge.io import write_json, write_text
 
 SCHEMA = "scjd-edge/bench"
 SCHEMA_VERSION = 1
@@ -53,6 +53,7 @@ class LatencyStats(_Strict):
     poses_per_s: float = Field(ge=0)
     throughput_poses_per_s: float = Field(ge=0)
     round_mean_ms: list[float]
+    round_p50_ms: list[float] | None = None  # None in reports written before it was recorded
 
 
 class CostRecord(_Strict):
@@ -135,6 +136,18 @@ class GoalRecord(_Strict):
     measured: str
 
 
+class SpeedRatio(_Strict):
+    """How many times faster `row` is than `reference` (ratios.speed_ratio)."""
+
+    row: str
+    reference: str
+    latency: Literal["model", "end_to_end"]
+    per_round: list[float]
+    median: float = Field(gt=0)
+    min: float = Field(gt=0)
+    max: float = Field(gt=0)
+
+
 class BenchReport(_Strict):
     schema_name: Literal["scjd-edge/bench"] = Field(alias="schema")
     schema_version: Literal[1]
@@ -145,6 +158,7 @@ class BenchReport(_Strict):
     settings: SettingsRecord
     conventions: dict[str, str]
     rows: list[BenchRow]
+    speed_ratios: list[SpeedRatio] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     goals: list[GoalRecord] = Field(default_factory=list)
 
@@ -332,7 +346,9 @@ def print_report(report: dict, console: Console | None = None) -> None:
     console.print(_caption(report), highlight=False)
     for row in report["rows"]:
         if row["status"] != STATUS_OK and row.get("reason"):
-            console.print(f"[bold]{_row_name(row)}[/]: {row['status']}: {row['reason']}")
+            console.print(f"[bold]{row_label(row)}[/]: {row['status']}: {row['reason']}")
+    for line in speed_ratio_lines(report):
+        console.print(f"speed-up {line}", highlight=False)
     for warning in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
 
@@ -342,10 +358,10 @@ def _title(report: dict) -> str:
 
 
 def _caption(report: dict) -> str:
-    return " | ".join([_data_line(report), report["conventions"]["macs"]])
+    return " | ".join([data_line(report), report["conventions"]["macs"]])
 
 
-def _data_line(report: dict) -> str:
+def data_line(report: dict) -> str:
     data = report["data"]
     kind = "SYNTHETIC data" if data["synthetic"] else "real data"
     return (
@@ -354,8 +370,13 @@ def _data_line(report: dict) -> str:
     )
 
 
-def _row_name(row: dict) -> str:
-    return f"{row['model']} {row['backend']}/{row['variant']} {row['precision']} b{row['batch']}"
+def speed_ratio_lines(report: dict) -> list[str]:
+    """One line per like-for-like speed ratio: median of per-round ratios, min and max."""
+    return [
+        f"{ratio['row']} vs {ratio['reference']}, {ratio['latency'].replace('_', ' ')}: "
+        f"{ratio['median']:.2f}x (rounds {ratio['min']:.2f}x..{ratio['max']:.2f}x)"
+        for ratio in report.get("speed_ratios", [])
+    ]
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -386,12 +407,15 @@ def render_markdown(report: dict, extra_sections: str = "") -> str:
     problems = [row for row in report["rows"] if row["status"] != STATUS_OK]
     if problems:
         lines += ["", "## Rows not ok", ""]
-        lines += [f"- `{_row_name(row)}`: {row['status']}: {row.get('reason')}" for row in problems]
+        lines += [f"- `{row_label(row)}`: {row['status']}: {row.get('reason')}" for row in problems]
     cost_notes = sorted(
         {f"`{r['model']}`: {r['cost_note']}" for r in report["rows"] if r.get("cost_note")}
     )
     if cost_notes:
         lines += ["", "## MACs not available", "", *(f"- {note}" for note in cost_notes)]
+    if report.get("speed_ratios"):
+        lines += ["", "## Speed ratios", "", f"{report['conventions'].get('speed_ratios', '')}", ""]
+        lines += [f"- {line}" for line in speed_ratio_lines(report)]
     if report.get("warnings"):
         lines += ["", "## Warnings", "", *(f"- {warning}" for warning in report["warnings"])]
     if report.get("goals"):
@@ -405,15 +429,15 @@ def _markdown_header(report: dict) -> list[str]:
     settings, conventions, device = report["settings"], report["conventions"], report["device"]
     versions = device.get("versions", {})
     stack = ", ".join(f"{name} {versions[name]}" for name in versions if versions[name])
-    data_line = _data_line(report)
+    data_text = data_line(report)
     if report["data"]["synthetic"]:
-        data_line = data_line.replace("SYNTHETIC data", "**SYNTHETIC data**", 1)
+        data_text = data_text.replace("SYNTHETIC data", "**SYNTHETIC data**", 1)
     budget = f"{settings['iters']} iterations" if settings["iters"] else ""
     if settings["seconds"]:
         budget += (" or " if budget else "") + f"{settings['seconds']} s"
     return [
         f"- **Device:** {device.get('summary', 'unknown')}; {stack}",
-        f"- **Data:** {data_line}",
+        f"- **Data:** {data_text}",
         f"- **Protocol:** {report['data']['protocol']}",
         f"- **Timing:** {conventions['timing']}; warm-up {settings['warmup']}, "
         f"{settings['rounds']} rounds of {budget or 'the default iterations'}, "
@@ -430,104 +454,13 @@ def write_report_markdown(path: str | Path, report: dict, extra_sections: str = 
     return write_text(path, render_markdown(report, extra_sections))
 
 
-def write_pareto_plot(
-    path: str | Path, report: dict, batch: int | None = None, latency: str = "model"
-) -> Path:
-    """Latency (x, ms, p50 at `batch`, default the smallest batch) vs MPJPE (y, mm); marker
-    area grows with MACs per window; one colour per backend/precision; the Pareto front
-    (no other point is both faster and more accurate) is drawn as a step line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    latency_key = {"model": "model_latency", "e2e": "end_to_end_latency"}[latency]
-    batches = sorted({row["batch"] for row in report["rows"]})
-    batch = batch if batch is not None else (batches[0] if batches else 1)
-    points = [
-        (row[latency_key]["p50_ms"], row["mpjpe_mm"], row)
-        for row in report["rows"]
-        if row["batch"] == batch and row.get(latency_key) and row.get("mpjpe_mm") is not None
-    ]
-    figure, axes = plt.subplots(figsize=(8, 5.5), dpi=120)
-    groups = sorted({f"{row['backend']}/{row['precision']}" for _, _, row in points})
-    colours = plt.get_cmap("tab10")
-    for index, group in enumerate(groups):
-        members = [p for p in points if f"{p[2]['backend']}/{p[2]['precision']}" == group]
-        axes.scatter(
-            [x for x, _, _ in members],
-            [y for _, y, _ in members],
-            s=[_marker_area(row) for _, _, row in members],
-            color=colours(index % 10),
-            alpha=0.7,
-            edgecolors="black",
-            label=group,
-        )
-    _label_points(axes, points)
-    axes.margins(x=0.08, y=0.15)  # room for stacked labels
-    front = _pareto_front([(x, y) for x, y, _ in points])
-    if len(front) > 1:
-        axes.step(*zip(*front, strict=True), where="post", color="grey", lw=1, ls="--")
-    if points and max(x for x, _, _ in points) > 20 * min(x for x, _, _ in points):
-        axes.set_xscale("log")
-        axes.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    axes.set_xlabel(f"{latency} latency p50 at batch {batch} (ms)")
-    axes.set_ylabel("MPJPE (mm)")
-    axes.ticklabel_format(axis="y", useOffset=False, style="plain")
-    title = f"{_data_line(report)}\n{report['device'].get('summary', '')}"
-    axes.set_title(title, fontsize=8)
-    if groups:
-        legend = axes.legend(title="backend/precision (marker area ~ MACs/window)", fontsize=7)
-        legend.get_title().set_fontsize(7)
-        for handle in legend.legend_handles:
-            handle.set_sizes([40])
-    axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
-    return Path(path)
-
-
-def _label_points(axes, points: list[tuple[float, float, dict]]) -> None:
-    """Label each point with its model and precision; labels of points that nearly
-    coincide are stacked upwards instead of printed over each other."""
-    placed: list[tuple[float, float]] = []
-    span = (max(y for _, y, _ in points) - min(y for _, y, _ in points)) or 1.0
-    for x, y, row in sorted(points, key=lambda point: (point[1], point[0])):
-        near = sum(1 for px, py in placed if abs(py - y) < 0.04 * span and 0.5 < px / x < 2.0)
-        placed.append((x, y))
-        label = f"{row['model']} {row['precision']}"
-        axes.annotate(
-            label, (x, y), textcoords="offset points", xytext=(6, 4 + 9 * near), fontsize=6
-        )
-
-
-def _marker_area(row: dict) -> float:
-    macs = (row.get("cost") or {}).get("macs_per_window")
-    if not macs:
-        return 40.0
-    return 20.0 + 40.0 * math.sqrt(macs / 1e6)
-
-
-def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    front, best = [], math.inf
-    for x, y in sorted(points):
-        if y < best:
-            front.append((x, y))
-            best = y
-    return front
-
-
-def write_all(
+def write_reports(
     report: dict, out_dir: str | Path, stem: str = "bench", extra_markdown: str = ""
-) -> dict:
-    """JSON, CSV, markdown and Pareto PNG of `report` in `out_dir`; returns {kind: path}."""
+) -> dict[str, Path]:
+    """JSON, CSV and markdown of `report` in `out_dir`; returns {kind: path}."""
     out_dir = Path(out_dir)
     return {
         "json": write_report_json(out_dir / f"{stem}.json", report),
         "csv": write_report_csv(out_dir / f"{stem}.csv", report),
         "markdown": write_report_markdown(out_dir / f"{stem}.md", report, extra_markdown),
-        "png": write_pareto_plot(out_dir / f"{stem}.png", report),
     }

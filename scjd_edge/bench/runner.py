@@ -3,9 +3,10 @@
 For each input (checkpoint, ONNX file, TensorRT engine with its sidecar) the runner picks
 the backends that can run it (torch eager / torch.compile on CPU and CUDA; ONNX Runtime
 with the CPU, CUDA and TensorRT execution providers that are installed; TensorRT), then
-per backend: measures accuracy from that backend's own outputs on the evaluation windows,
-and per batch size times the model alone (`Predictor.run_model` on prepared inputs) and
-end to end (`Predictor.__call__` on raw windows: sampling + model + centre frame).
+per backend measures accuracy from that backend's own outputs on the evaluation windows.
+Then every row (file x backend x batch size) is timed, all in the same interleaved rounds:
+the model alone (`Predictor.run_model` on prepared inputs) and end to end
+(`Predictor.__call__` on raw windows: sampling + model + centre frame).
 A failure is a row with its reason; it never stops the other rows (as `yolo benchmark`).
 """
 
@@ -32,9 +33,11 @@ from scjd_edge.bench.flops import (
     FRAME_CONVENTION,
     MAC_CONVENTION,
     ModelCost,
-    macs_per_delivered_pose,
+    delivered_cost,
     model_cost,
 )
+from scjd_edge.bench.plots import write_pareto_plot
+from scjd_edge.bench.ratios import RATIO_CONVENTION, precision_ratios
 from scjd_edge.bench.report import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -42,9 +45,9 @@ from scjd_edge.bench.report import (
     STATUS_FAILED,
     STATUS_OK,
     print_report,
-    write_all,
+    write_reports,
 )
-from scjd_edge.bench.timing import measure_latency, phase_stats
+from scjd_edge.bench.timing import TimedCall, measure_interleaved, phase_stats
 from scjd_edge.config import ModelConfig
 from scjd_edge.contract import Deployment
 from scjd_edge.data.formats import PoseDataset, load_dataset
@@ -77,7 +80,10 @@ ORT_PROVIDER_CHAINS = {
 TIMING_CONVENTION = (
     "model = Predictor.run_model on prepared inputs (the network alone); e2e = "
     "Predictor.__call__ on raw 2D windows (frame sampling + model + centre frame); latency "
-    "per call of `batch` windows; poses/s = batch / mean latency; CPU timed with "
+    "per call of `batch` windows; all rows of the run timed in the same interleaved rounds "
+    "(round r: row 1 model, row 1 e2e, row 2 model, ...; `warmup` untimed calls of each "
+    "before the first round), percentiles over all rounds of a row; poses/s = batch / mean "
+    "latency; CPU timed with "
     "time.perf_counter, torch on CUDA with CUDA events; TensorRT rows also carry "
     "engine_timing: CUDA events around execute_async_v3 alone (compute) and around the "
     "host-to-device / device-to-host copies from pinned buffers, per call of `batch` "
@@ -162,7 +168,9 @@ def run_bench(
     """Benchmark `models` and write `stem`.json/.csv/.md/.png in `out_dir`; returns the report.
 
     backends: subset of runtime.BACKENDS (default: all that can run each file here).
-    batches: windows per call; iters / seconds: per timing round (see timing.measure_latency).
+    batches: windows per call; iters / seconds: per row and timing round; all rows are timed
+    in the same `rounds` interleaved rounds (timing.measure_interleaved), and the report's
+    `speed_ratios` compare like-for-like rows round by round (ratios.py).
     eval_windows: cap on the evenly spaced test windows that MPJPE is measured on.
     gate_mm: a row whose MPJPE is more than this worse than the torch FP32 row of the same
     source model gets status "below_gate". test_subjects: default from the checkpoints'
@@ -197,14 +205,20 @@ def run_bench(
     ort_trt_cache = Path(out_dir) / "ort_tensorrt_cache"
     device = device_report()
     warnings = list(device["warnings"]) + _load_warning(device)
-    rows = []
+    rows, timings = [], []
     for source in sources:
         targets = [t for t in _targets(source, backends, cuda_graph) if _on(t, devices)]
         if not targets and source.problem is None:
             warnings.append(f"{source.name}: none of the requested backends runs it")
         for target in targets:
             console.print(f"[dim]bench {source.name} on {target.backend} {target.variant}[/]")
-            rows += _bench_target(source, target, evaluation, settings, ort_trt_cache)
+            target_rows, target_timings = _prepare_target(
+                source, target, evaluation, settings, ort_trt_cache
+            )
+            rows += target_rows
+            timings += target_timings
+    console.print(f"[dim]timing {len(timings)} rows in {rounds} interleaved rounds[/]")
+    time_rows(timings, settings)
     _apply_gate(rows, gate_mm)
     _refuse_when_nothing_ran(rows)
     report = {
@@ -220,10 +234,12 @@ def run_bench(
             "frames": FRAME_CONVENTION,
             "delivered_pose": DELIVERED_POSE_CONVENTION,
             "timing": TIMING_CONVENTION,
+            "speed_ratios": RATIO_CONVENTION,
             "status": f"ok; below_gate = MPJPE more than {gate_mm} mm worse than the torch "
             "FP32 row of the same source model; failed = the row could not run (reason given)",
         },
         "rows": rows,
+        "speed_ratios": precision_ratios(rows),
         "warnings": warnings,
     }
     report["goals"] = goals(report) if goals else []
@@ -233,6 +249,15 @@ def run_bench(
     for path in paths.values():
         console.print(f"wrote {path}")
     return report
+
+
+def write_all(
+    report: dict, out_dir: str | Path, stem: str = "bench", extra_markdown: str = ""
+) -> dict[str, Path]:
+    """JSON, CSV, markdown and Pareto PNG of `report` in `out_dir`; returns {kind: path}."""
+    paths = write_reports(report, out_dir, stem, extra_markdown)
+    paths["png"] = write_pareto_plot(Path(out_dir) / f"{stem}.png", report)
+    return paths
 
 
 def _check_arguments(models, backends, batches, eval_windows) -> None:
@@ -363,12 +388,7 @@ def _delivered_cost(source: ModelSource) -> dict | None:
     """The model's cost per forward and per delivered pose (no test-time flip here)."""
     if source.cost is None:
         return None
-    return {
-        **source.cost.as_dict(),
-        "macs_per_delivered_pose": macs_per_delivered_pose(source.cost),
-        "test_time_passes": 1,
-        "lookahead_frames": source.deployment.lookahead_frames,
-    }
+    return delivered_cost(source.cost, source.deployment.lookahead_frames, test_time_passes=1)
 
 
 def _cost_of(source: ModelSource) -> tuple[ModelCost | None, str | None]:
@@ -429,17 +449,18 @@ def _onnxruntime_targets() -> list[Target]:
 # --- one backend --------------------------------------------------------------------------
 
 
-def _bench_target(
+def _prepare_target(
     source: ModelSource,
     target: Target,
     evaluation: EvaluationSet,
     settings: dict,
     ort_trt_cache: Path,
-) -> list[dict]:
-    """Rows (one per batch) for one file on one backend; failures become failed rows."""
+) -> tuple[list[dict], list[RowTiming]]:
+    """Rows (one per batch) for one file on one backend, with accuracy measured, and what
+    to time for each; failures become failed rows."""
     base = _base_row(source, target)
     if source.problem:
-        return [_failed(base, batch, source.problem) for batch in settings["batches"]]
+        return [_failed(base, batch, source.problem) for batch in settings["batches"]], []
     try:
         windows = evaluation.windows(int(source.deployment.window_frames))
         started = time.perf_counter()
@@ -448,15 +469,17 @@ def _bench_target(
         base["startup_s"] = time.perf_counter() - started
         accuracy = _accuracy(predictor, windows, evaluation.pose_3d_centre, settings["batches"])
     except Exception as error:  # any backend error is this row's failure, not the run's
-        return [_failed(base, batch, _reason(error)) for batch in settings["batches"]]
+        return [_failed(base, batch, _reason(error)) for batch in settings["batches"]], []
     base.update(accuracy, precision=predictor.precision)
-    rows = []
+    rows, timings = [], []
     for batch in settings["batches"]:
+        row = dict(base, batch=batch)
+        rows.append(row)
         try:
-            rows.append(_timed_row(base, predictor, windows, batch, target, settings))
-        except Exception as error:  # e.g. a batch outside an engine's profile
-            rows.append(_failed(base, batch, _reason(error)))
-    return rows
+            timings.append(RowTiming.of(row, predictor, windows, target))
+        except Exception as error:  # e.g. inputs the predictor cannot prepare
+            row.update(status=STATUS_FAILED, reason=_reason(error))
+    return rows, timings
 
 
 def _base_row(source: ModelSource, target: Target) -> dict[str, Any]:
@@ -548,47 +571,77 @@ def _accuracy(predictor, windows: np.ndarray, truth: np.ndarray, batches: list[i
     }
 
 
-def _timed_row(
-    base: dict, predictor, windows: np.ndarray, batch: int, target: Target, settings: dict
-) -> dict:
-    batch_windows = _repeat_to(windows[:batch], batch)
-    model_keypoints_2d, frame_offsets, _ = predictor.prepare(batch_windows)
-    timer_device = target.device if target.backend.startswith("torch") else "cpu"
-    timing = {
-        "warmup": settings["warmup"],
-        "iters": settings["iters"],
-        "seconds": settings["seconds"],
-        "rounds": settings["rounds"],
-        "device": timer_device,
-    }
-    engine_phases: list[dict[str, float]] = []
+@dataclass
+class RowTiming:
+    """What is timed for one row: the model alone and end to end, one batch per call."""
 
-    def run_model() -> None:
-        predictor.run_model(model_keypoints_2d, frame_offsets)
-        if target.backend == "tensorrt":
-            engine_phases.append(predictor.run_model.last_phases_ms)
+    row: dict
+    model: TimedCall
+    end_to_end: TimedCall
+    engine_phases: list[dict[str, float]]  # TensorRT: CUDA-event phases of every model call
+    run_model: Any  # the predictor's run_model (TensorRT: profile and CUDA-graph facts)
+    sampler: Any = None  # Jetson: tegrastats around this row's model rounds
 
-    sampler = power_sampler()
-    with sampler or contextlib.nullcontext():
-        model_stats = measure_latency(run_model, batch, **timing)
-    end_to_end_stats = measure_latency(lambda: predictor(batch_windows), batch, **timing)
-    row = dict(
-        base,
-        batch=batch,
-        model_latency=model_stats.as_dict(),
-        end_to_end_latency=end_to_end_stats.as_dict(),
+    @classmethod
+    def of(cls, row: dict, predictor, windows: np.ndarray, target: Target) -> RowTiming:
+        batch = row["batch"]
+        batch_windows = _repeat_to(windows[:batch], batch)
+        model_keypoints_2d, frame_offsets, _ = predictor.prepare(batch_windows)
+        device = target.device if target.backend.startswith("torch") else "cpu"
+        engine_phases: list[dict[str, float]] = []
+
+        def run_model() -> None:
+            predictor.run_model(model_keypoints_2d, frame_offsets)
+            if target.backend == "tensorrt":
+                engine_phases.append(predictor.run_model.last_phases_ms)
+
+        sampler = power_sampler()
+        return cls(
+            row=row,
+            model=TimedCall(run_model, batch, device, _entered_each_round(sampler)),
+            end_to_end=TimedCall(lambda: predictor(batch_windows), batch, device),
+            engine_phases=engine_phases,
+            run_model=predictor.run_model,
+            sampler=sampler,
+        )
+
+
+def _entered_each_round(sampler):
+    return contextlib.nullcontext if sampler is None else lambda: sampler
+
+
+def time_rows(timings: list[RowTiming], settings: dict) -> None:
+    """Time every row in the same interleaved rounds (round r: row A model, row A end to
+    end, row B model, ...; timing.measure_interleaved) and store the statistics in the
+    rows; a row whose calls fail becomes a failed row."""
+    calls = [call for timing in timings for call in (timing.model, timing.end_to_end)]
+    results = measure_interleaved(
+        calls, settings["warmup"], settings["iters"], settings["seconds"], settings["rounds"]
     )
-    if engine_phases:
-        runner = predictor.run_model
-        row["engine_timing"] = {
-            **phase_stats(engine_phases[settings["warmup"] :], batch),
+    for index, timing in enumerate(timings):
+        model_stats, end_to_end_stats = results[2 * index : 2 * index + 2]
+        error = next((r for r in (model_stats, end_to_end_stats) if isinstance(r, Exception)), None)
+        if error is not None:
+            timing.row.update(status=STATUS_FAILED, reason=_reason(error))
+            continue
+        timing.row.update(
+            model_latency=model_stats.as_dict(), end_to_end_latency=end_to_end_stats.as_dict()
+        )
+        _add_engine_and_power(timing, settings["warmup"], model_stats.iterations)
+
+
+def _add_engine_and_power(timing: RowTiming, warmup: int, iterations: int) -> None:
+    batch = timing.row["batch"]
+    if timing.engine_phases:
+        runner = timing.run_model
+        timing.row["engine_timing"] = {
+            **phase_stats(timing.engine_phases[warmup:], batch),
             "engine_calls_per_batch": -(-batch // runner.max_batch),
             "profile_batch": [runner.min_batch, runner.max_batch],
             "cuda_graph": runner.cuda_graph,
         }
-    if sampler is not None:
-        row["power"] = sampler.summary(poses=batch * model_stats.iterations)
-    return row
+    if timing.sampler is not None:
+        timing.row["power"] = timing.sampler.summary(poses=batch * iterations)
 
 
 def _repeat_to(windows: np.ndarray, count: int) -> np.ndarray:

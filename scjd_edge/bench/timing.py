@@ -1,4 +1,8 @@
-"""Latency measurement: warm-up, timed iterations in repeated rounds, percentile statistics.
+"""Latency measurement: warm-up, timed iterations in interleaved rounds, percentile statistics.
+
+Several calls measured together are timed in interleaved rounds (A B C, A B C, ...) in one
+process, so that load changes on a shared machine hit all of them alike; each call keeps
+the latencies of every round, so ratios can be taken round by round (`ratios.py`).
 
 CPU work is timed with `time.perf_counter` around each call. Work queued on a CUDA device
 is timed with CUDA events recorded around each call and read after one synchronisation at
@@ -8,7 +12,8 @@ the end of the round, so the figures are device time, not launch time.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -40,11 +45,27 @@ class TimingStats:
     poses_per_s: float
     throughput_poses_per_s: float
     round_mean_ms: tuple[float, ...]
+    round_p50_ms: tuple[float, ...]  # median latency of each round: per-round ratios use it
 
     def as_dict(self) -> dict:
         stats = asdict(self)
         stats["round_mean_ms"] = list(self.round_mean_ms)
+        stats["round_p50_ms"] = list(self.round_p50_ms)
         return stats
+
+
+@dataclass(frozen=True)
+class TimedCall:
+    """One thing to time: `run()` processes one batch of `batch` windows on `device`.
+
+    around_round: a context manager factory entered around each of this call's rounds
+    (e.g. a power sampler that must see only this call's work).
+    """
+
+    run: Callable[[], object]
+    batch: int
+    device: str = "cpu"
+    around_round: Callable[[], AbstractContextManager] = nullcontext
 
 
 def measure_latency(
@@ -56,38 +77,81 @@ def measure_latency(
     rounds: int = 3,
     device: str = "cpu",
 ) -> TimingStats:
-    """Time `run()` (one call = one batch of `batch` windows).
+    """Time `run()` (one call = one batch of `batch` windows): `measure_interleaved` of one
+    call; its error is raised."""
+    result = measure_interleaved([TimedCall(run, batch, device)], warmup, iters, seconds, rounds)
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
 
-    Each round runs `iters` iterations, or as many as fit in `seconds` (at least
-    MIN_ITERS_PER_ROUND); with both, whichever limit comes first ends the round; with
-    neither, DEFAULT_ITERS. `warmup` untimed calls precede the first round.
+
+def measure_interleaved(
+    calls: Sequence[TimedCall],
+    warmup: int = 10,
+    iters: int | None = None,
+    seconds: float | None = None,
+    rounds: int = 3,
+) -> list[TimingStats | Exception]:
+    """Time every call in interleaved rounds: round r times calls[0], calls[1], ... in turn,
+    so that a change of machine load hits all of them alike.
+
+    `warmup` untimed runs of each call precede the first round. Each round of a call runs
+    `iters` iterations, or as many as fit in `seconds` (at least MIN_ITERS_PER_ROUND); with
+    both, whichever limit comes first ends it; with neither, DEFAULT_ITERS. Returns, per
+    call, its statistics over all its rounds, or the exception that stopped it (that call
+    is left out of the later rounds; the others go on).
     """
-    if batch < 1 or rounds < 1 or warmup < 0:
-        raise ValueError(f"batch ({batch}) and rounds ({rounds}) must be >= 1, warmup >= 0")
+    if any(call.batch < 1 for call in calls) or rounds < 1 or warmup < 0:
+        raise ValueError(f"batch and rounds ({rounds}) must be >= 1, warmup ({warmup}) >= 0")
     if iters is not None and iters < 1:
         raise ValueError(f"iters must be >= 1, got {iters}")
     if seconds is not None and seconds <= 0:
         raise ValueError(f"seconds must be > 0, got {seconds}")
     if iters is None and seconds is None:
         iters = DEFAULT_ITERS
-    use_cuda_events = device.startswith("cuda") and torch.cuda.is_available()
-    synchronize = torch.cuda.synchronize if use_cuda_events else _no_op
-
-    for _ in range(warmup):
-        run()
-    synchronize()
-
-    latencies_ms: list[np.ndarray] = []
-    wall_seconds = 0.0
+    timings = [_CallTimings(call) for call in calls]
+    for timing in timings:
+        timing.guard(timing.warm_up, warmup)
     for _ in range(rounds):
-        round_start = time.perf_counter()
-        if use_cuda_events:
-            round_ms = _cuda_round(run, iters, seconds)
-        else:
-            round_ms = _cpu_round(run, iters, seconds)
-        wall_seconds += time.perf_counter() - round_start
-        latencies_ms.append(round_ms)
-    return _summarise(latencies_ms, batch, wall_seconds, use_cuda_events)
+        for timing in timings:
+            timing.guard(timing.time_round, iters, seconds)
+    return [timing.error or timing.summary() for timing in timings]
+
+
+class _CallTimings:
+    """The rounds of one TimedCall so far, or the error that stopped it."""
+
+    def __init__(self, call: TimedCall) -> None:
+        self.call = call
+        self.cuda_events = call.device.startswith("cuda") and torch.cuda.is_available()
+        self.rounds_ms: list[np.ndarray] = []
+        self.wall_seconds = 0.0
+        self.error: Exception | None = None
+
+    def guard(self, step: Callable, *args) -> None:
+        if self.error is not None:
+            return
+        try:
+            step(*args)
+        except Exception as error:  # one call's failure must not stop the others
+            self.error = error
+
+    def warm_up(self, warmup: int) -> None:
+        for _ in range(warmup):
+            self.call.run()
+        if self.cuda_events:
+            torch.cuda.synchronize()
+
+    def time_round(self, iters: int | None, seconds: float | None) -> None:
+        time_one_round = _cuda_round if self.cuda_events else _cpu_round
+        with self.call.around_round():
+            round_start = time.perf_counter()
+            round_ms = time_one_round(self.call.run, iters, seconds)
+            self.wall_seconds += time.perf_counter() - round_start
+        self.rounds_ms.append(round_ms)
+
+    def summary(self) -> TimingStats:
+        return _summarise(self.rounds_ms, self.call.batch, self.wall_seconds, self.cuda_events)
 
 
 def _cpu_round(run: Callable[[], object], iters: int | None, seconds: float | None) -> np.ndarray:
@@ -141,11 +205,8 @@ def _summarise(
         poses_per_s=batch / (mean_ms / 1000.0),
         throughput_poses_per_s=batch * pooled.size / wall_seconds,
         round_mean_ms=tuple(float(r.mean()) for r in latencies_ms),
+        round_p50_ms=tuple(float(np.median(r)) for r in latencies_ms),
     )
-
-
-def _no_op() -> None:
-    return None
 
 
 def phase_stats(samples: list[dict[str, float]], batch: int) -> dict[str, dict]:
@@ -162,3 +223,16 @@ def phase_stats(samples: list[dict[str, float]], batch: int) -> dict[str, dict]:
         wall_seconds = max(float(values.sum()) / 1000.0, 1e-12)
         stats[phase] = _summarise([values], batch, wall_seconds, cuda_events=True).as_dict()
     return stats
+
+
+def seconds_per_training_step(task, optimiser: torch.optim.Optimizer, batches: list) -> float:
+    """Mean seconds per optimiser step of a training task (`task.loss(batch)` -> (total,
+    terms); `task.trainable`) over `batches`: loss, backward, optimiser step."""
+    task.trainable.train()
+    started = time.perf_counter()
+    for batch in batches:
+        total, _ = task.loss(batch)
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        optimiser.step()
+    return (time.perf_counter() - started) / len(batches)

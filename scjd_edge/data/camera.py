@@ -61,6 +61,11 @@ class Camera:
         self._require_extrinsics()
         return camera_to_world(points_camera, self.orientation, self.translation)
 
+    def direction_to_camera(self, direction_world) -> np.ndarray:
+        """(3,) world direction -> (3,) the same direction in camera coordinates."""
+        self._require_extrinsics()
+        return quaternion_rotate(quaternion_conjugate(self.orientation), direction_world)
+
     def project(self, points_camera: np.ndarray) -> np.ndarray:
         """(..., 3) camera metres -> (..., 2) pixels, with lens distortion."""
         return project_to_2d(points_camera, self)
@@ -265,14 +270,30 @@ def project_to_2d(points_camera: np.ndarray, intrinsics: Camera) -> np.ndarray:
     """
     points = np.asarray(points_camera)
     plane = np.clip(points[..., :2] / points[..., 2:3], -1.0, 1.0).astype(np.float64)
-    r2 = np.sum(plane**2, axis=-1, keepdims=True)
-    k1, k2, k3 = intrinsics.radial_distortion
-    tangential = np.asarray(intrinsics.tangential_distortion, dtype=np.float64)
-    radial = 1.0 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-    tangential_term = np.sum(tangential * plane, axis=-1, keepdims=True)
-    distorted = plane * (radial + tangential_term) + tangential * r2
-    pixels = np.asarray(intrinsics.focal_length) * distorted + np.asarray(intrinsics.center)
+    pixels = distort_and_scale(
+        plane,
+        np.asarray(intrinsics.focal_length),
+        np.asarray(intrinsics.center),
+        np.asarray(intrinsics.radial_distortion, dtype=np.float64),
+        np.asarray(intrinsics.tangential_distortion, dtype=np.float64),
+    )
     return pixels.astype(points.dtype if points.dtype.kind == "f" else np.float64)
+
+
+def distort_and_scale(plane, focal, center, radial, tangential):
+    """Image-plane points `X.xy / X.z` (..., 2) -> pixels (..., 2): the lens model above.
+
+    Written with operators numpy arrays and torch tensors share, so one formula serves the
+    loaders (numpy, one camera) and the virtual camera (torch, a camera per window):
+    `focal`, `center`, `tangential` (..., 2) and `radial` (..., 3) broadcast against `plane`.
+    """
+    x, y = plane[..., 0:1], plane[..., 1:2]
+    r2 = x**2 + y**2
+    k1, k2, k3 = radial[..., 0:1], radial[..., 1:2], radial[..., 2:3]
+    radial_term = 1.0 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+    tangential_term = tangential[..., 0:1] * x + tangential[..., 1:2] * y
+    distorted = plane * (radial_term + tangential_term) + tangential * r2
+    return focal * distorted + center
 
 
 def rotation_matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from scjd_edge.data.camera import Camera
 from scjd_edge.errors import DataError
 
 DEFAULT_FPS = 50.0
@@ -26,6 +27,12 @@ class PoseSequence:
     fps: float
     res_w: int
     res_h: int
+    # The camera that saw it (intrinsics in pixels; extrinsics when known), or None when the
+    # data does not say (MPI-INF-3DHP npz files): the virtual camera needs the intrinsics.
+    intrinsics: Camera | None = None
+    # Unit vector pointing up (against gravity) in this camera's coordinates, when the
+    # camera's extrinsics are known; None falls back to the camera's -y axis (level camera).
+    camera_up: tuple[float, float, float] | None = None
 
     @property
     def num_frames(self) -> int:

@@ -1,7 +1,7 @@
 """Pose data sets on disk -> `PoseDataset` (2D normalised + 3D camera space per camera).
 
 Folders in the VideoPose3D format (CMU, Human3.6M, synthetic, BVH conversions) hold
-- `data_3d_<name>.npz`: `positions_3d` = {subject: {action: (F, J, 3) world metres}};
+- `data_3d_<name>.npz`: `positions_3d` = {subject: {action: (F, J, 3) world metres, Z up}};
 - `data_2d_<name>_<keypoints>.npz`: `positions_2d` = {subject: {action: [per camera
   (F2, 17, 2) pixels]}} and `metadata` (`layout_name`, `num_joints`, `keypoints_symmetry`,
   optionally `synthetic`, `fps`);
@@ -36,6 +36,7 @@ from scjd_edge.data.npz import read_npz_dict
 from scjd_edge.data.skeleton import JOINT_LAYOUT, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from scjd_edge.errors import DataError
 
+WORLD_UP = (0.0, 0.0, 1.0)  # the world's up axis in VideoPose3D-format folders
 # Human3.6M's 32 mocap joints -> the 17 kept by VideoPose3D (same order as skeleton.py).
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 
@@ -200,6 +201,8 @@ def _camera_sequences(
                 fps=fps,
                 res_w=camera.res_w,
                 res_h=camera.res_h,
+                intrinsics=camera,
+                camera_up=tuple(float(v) for v in camera.direction_to_camera(WORLD_UP)),
             )
         )
     return sequences

@@ -2,9 +2,10 @@
 
 All sequences are padded (replicating their first and last frame) and concatenated once
 into two tensors; a batch of windows is then one advanced-indexing gather, with no
-per-frame or per-window Python loop. Augmentation (horizontal flip, 2D pixel noise) is
-drawn from a generator seeded by (seed, epoch, the batch's first index, batch size), so a
-run that replays the same batches (same seed and epoch) gets the same augmentation.
+per-frame or per-window Python loop. Augmentation (horizontal flip, a virtual camera, 2D
+pixel noise, applied in that order) is drawn from a generator seeded by (seed, epoch, the
+batch's first index, batch size), so a run that replays the same batches (same seed and
+epoch) gets the same augmentation.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from scjd_edge.config import VirtualCameraConfig
 from scjd_edge.data.dataset import PoseSequence
 from scjd_edge.data.skeleton import ROOT_JOINT, flip_pose
+from scjd_edge.data.virtual_camera import SequenceCameras, ViewChange, render
 from scjd_edge.errors import DataError
+
+MIRROR_X = torch.tensor([-1.0, 1.0, 1.0])  # a camera-space point or direction, mirrored
 
 
 class PoseWindows(Dataset):
@@ -32,6 +37,9 @@ class PoseWindows(Dataset):
     left/right swapped, in 2D and 3D alike); `noise_px` adds Gaussian noise of that many
     pixels (converted with each sequence's image width) to the 2D. With `flip` a mirrored
     copy of every frame is kept in memory, so a flipped window is the same single gather.
+    An enabled `virtual_camera` re-renders every window (after the flip: a mirrored window
+    is the mirrored scene seen by the same camera) from a random viewpoint through its
+    sequence's intrinsics (`data/virtual_camera.py`); every sequence then needs them.
     """
 
     def __init__(
@@ -42,6 +50,7 @@ class PoseWindows(Dataset):
         flip: bool = False,
         noise_px: float = 0.0,
         seed: int = 0,
+        virtual_camera: VirtualCameraConfig | None = None,
     ):
         if not sequences:
             raise DataError("PoseWindows: no sequences given (is the split empty?)")
@@ -53,13 +62,14 @@ class PoseWindows(Dataset):
         self.flip = flip
         self.noise_px = float(noise_px)
         self.seed = seed
+        self.virtual_camera = virtual_camera if virtual_camera and virtual_camera.enabled else None
         self.epoch = 0
         self.pad_before = frames // 2
         self.pad_after = frames - 1 - self.pad_before
         self._build_tensors()
 
     def _build_tensors(self) -> None:
-        keypoints_2d, pose_3d = [], []
+        keypoints_2d, pose_3d, root = [], [], []
         window_sequence, window_centre, window_start = [], [], []
         padded_start = 0
         for sequence_index, sequence in enumerate(self.sequences):
@@ -67,6 +77,7 @@ class PoseWindows(Dataset):
             keypoints_2d.append(np.pad(sequence.keypoints_2d, pad, mode="edge"))
             root_relative = sequence.pose_3d - sequence.pose_3d[:, ROOT_JOINT : ROOT_JOINT + 1]
             pose_3d.append(np.pad(root_relative, pad, mode="edge"))
+            root.append(np.pad(sequence.pose_3d[:, ROOT_JOINT], pad[:2], mode="edge"))
             centres = np.arange(0, sequence.num_frames, self.stride)
             window_sequence.append(np.full(len(centres), sequence_index))
             window_centre.append(centres)
@@ -80,6 +91,11 @@ class PoseWindows(Dataset):
             # Rows [N, 2N) hold the mirrored copies, so a flipped window is the same gather.
             self._keypoints_2d = torch.cat([self._keypoints_2d, flip_pose(self._keypoints_2d)])
             self._pose_3d = torch.cat([self._pose_3d, flip_pose(self._pose_3d)])
+        if self.virtual_camera:
+            self._cameras = SequenceCameras.of(self.sequences)
+            self._root = torch.from_numpy(np.concatenate(root).astype(np.float32))
+            if self.flip:
+                self._root = torch.cat([self._root, self._root * MIRROR_X])
         self._window_sequence = torch.from_numpy(np.concatenate(window_sequence)).long()
         self._window_centre = torch.from_numpy(np.concatenate(window_centre)).long()
         self._window_start = torch.from_numpy(np.concatenate(window_start)).long()
@@ -114,7 +130,7 @@ class PoseWindows(Dataset):
         batch_size = len(window_index)
         rows = self._window_start[window_index, None] + self._frame_steps  # (B, T)
         sequence_index = self._window_sequence[window_index]
-        augment = self.flip or self.noise_px > 0
+        augment = self.flip or self.noise_px > 0 or self.virtual_camera is not None
         generator = self._augmentation_generator(window_index) if augment else None
         flipped = torch.zeros(batch_size, dtype=torch.bool)
         if self.flip:
@@ -123,6 +139,11 @@ class PoseWindows(Dataset):
         rows = rows.reshape(-1)
         keypoints_2d = self._keypoints_2d.index_select(0, rows).view(batch_size, self.frames, -1, 2)
         pose_3d = self._pose_3d.index_select(0, rows).view(batch_size, self.frames, -1, 3)
+        if self.virtual_camera:
+            root = self._root.index_select(0, rows).view(batch_size, self.frames, 3)
+            keypoints_2d, pose_3d = self._rerender(
+                pose_3d, root, sequence_index, flipped, generator
+            )
         if self.noise_px > 0:
             sigma = self.noise_px * self._pixel_to_normalised[sequence_index]
             noise = torch.empty_like(keypoints_2d).normal_(generator=generator)
@@ -139,6 +160,14 @@ class PoseWindows(Dataset):
         if single:
             return {key: value[0] for key, value in batch.items()}
         return batch
+
+    def _rerender(self, pose_3d, root, sequence_index, flipped, generator):
+        """The windows seen by their random virtual cameras: (keypoints_2d, pose_3d)."""
+        cameras = self._cameras.gather(sequence_index)
+        # A mirrored window is the mirrored scene: its up direction is mirrored too.
+        cameras.up = torch.where(flipped[:, None], cameras.up * MIRROR_X, cameras.up)
+        view = ViewChange.draw(self.virtual_camera, len(sequence_index), generator)
+        return render(pose_3d, root, self.pad_before, cameras, view)
 
     def _augmentation_generator(self, window_index: torch.Tensor) -> torch.Generator:
         first = int(window_index[0]) if len(window_index) else 0

@@ -22,9 +22,20 @@ def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (predicted - target).norm(dim=-1).mean()
 
 
-def pose_loss(student_pose_3d: torch.Tensor, ground_truth_3d: torch.Tensor) -> torch.Tensor:
-    """MPJPE of the student's (B, N, 17, 3) output against the ground truth at its frames."""
-    return mpjpe_loss(student_pose_3d, ground_truth_3d)
+def pose_loss(
+    student_pose_3d: torch.Tensor,
+    ground_truth_3d: torch.Tensor,
+    delivered: torch.Tensor | None = None,
+    delivered_weight: float = 0.0,
+) -> torch.Tensor:
+    """MPJPE of the student's (B, N, 17, 3) output against the ground truth at its frames;
+    with `delivered` (B, N) bool marking each window's delivered frame, `delivered_weight`
+    of the loss is that frame's MPJPE alone (the frame that is scored and deployed)."""
+    all_frames = mpjpe_loss(student_pose_3d, ground_truth_3d)
+    if delivered is None or delivered_weight == 0:
+        return all_frames
+    delivered_error = mpjpe_loss(student_pose_3d[delivered], ground_truth_3d[delivered])
+    return (1 - delivered_weight) * all_frames + delivered_weight * delivered_error
 
 
 def output_distillation_loss(

@@ -20,7 +20,8 @@ from torch import nn
 
 from scjd_edge.config import DistillConfig, Recipe
 from scjd_edge.contract import Deployment
-from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS
+from scjd_edge.data.skeleton import JOINT_LAYOUT, NUM_JOINTS, flip_pose
+from scjd_edge.data.windows import PoseWindows
 from scjd_edge.distill import losses
 from scjd_edge.distill.teacher_cache import TeacherTargetCache, windows_digest
 from scjd_edge.errors import CheckpointError, ConfigError
@@ -76,10 +77,17 @@ class DistillTask:
                 "distills a seq2seq student (model.name: ste)"
             )
         self.deployment = Deployment.student(
-            window_frames, self.config.input_frames, self.config.sampling
+            window_frames,
+            self.config.input_frames,
+            self.config.sampling,
+            self.config.frame_offsets,
+            recipe.model.input_normalisation,
         )
         self.needs_features = self.config.djed_weight > 0 or self.config.ajad_weight > 0
-        self.needs_teacher = self.needs_features or (
+        self.needs_teacher_features = self.config.djed_weight > 0 or (
+            self.config.ajad_weight > 0 and self.config.ajad.target == "teacher"
+        )
+        self.needs_teacher = self.needs_teacher_features or (
             self.config.output_weight > 0 or self.config.tcd_weight > 0
         )
         self.trainable = _Trainable(self.model, self._make_projectors())
@@ -120,9 +128,16 @@ class DistillTask:
         )
         student = self.model(model_keypoints_2d, frame_offsets, return_features=self.needs_features)
         student_pose_3d, student_features = student if self.needs_features else (student, None)
-        terms = {"pose": losses.pose_loss(student_pose_3d, gather_frames(pose_3d, indices))}
-        if self.needs_teacher:
-            targets = self._targets(batch, indices)
+        terms = {
+            "pose": losses.pose_loss(
+                student_pose_3d,
+                gather_frames(pose_3d, indices),
+                indices == self.deployment.delivered_frame,
+                self.config.delivered_weight,
+            )
+        }
+        if self.needs_teacher or self.needs_features:
+            targets = self._targets(batch, indices) if self.needs_teacher else {}
             terms.update(
                 self._distillation_terms(
                     student_pose_3d, student_features, targets, indices, frame_offsets
@@ -144,27 +159,30 @@ class DistillTask:
 
     def _targets(self, batch: dict[str, torch.Tensor], indices: torch.Tensor) -> dict:
         """The teacher's targets of a batch: from the cache where it holds them."""
-        keypoints_2d, frame_offsets = batch["keypoints_2d"], batch["frame_offsets"]
+        keypoints_2d = batch["keypoints_2d"]
         if self.teacher_cache is None:
-            return self.teacher_targets(keypoints_2d, frame_offsets, indices)
+            return self.teacher_targets(keypoints_2d, indices)
 
         def compute(rows: torch.Tensor) -> dict[str, torch.Tensor]:
             rows = rows.to(keypoints_2d.device)
-            return self.teacher_targets(keypoints_2d[rows], frame_offsets[rows], indices[rows])
+            return self.teacher_targets(keypoints_2d[rows], indices[rows])
 
         targets = self.teacher_cache.get(batch["window_index"], batch["flipped"], compute)
         return {name: value.to(keypoints_2d.device) for name, value in targets.items()}
 
     @torch.no_grad()
     def teacher_targets(
-        self, keypoints_2d: torch.Tensor, frame_offsets: torch.Tensor, indices: torch.Tensor
+        self, keypoints_2d: torch.Tensor, indices: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """What the distillation terms take from the teacher, for (B, T, 17, 2) windows:
+        """What the distillation terms take from the teacher, for (B, T, 17, 2) windows fed
+        through the teacher's own deployment contract (`indices`: the student's frames):
         "pose_3d" (B, T, 17, 3) for the output and TCD terms, "djed_context_<i>"
         (B, N, 17, C_t) and "ajad_rows_<i>" (B, N, 17, 17) per DJED / AJAD block pair."""
         config = self.config
-        teacher = self.teacher(keypoints_2d, frame_offsets, return_features=self.needs_features)
-        pose_3d, features = teacher if self.needs_features else (teacher, None)
+        with_features = self.needs_teacher_features
+        teacher_inputs = self.teacher_deployment.prepare_model_inputs(keypoints_2d)[:2]
+        teacher = self.teacher(*teacher_inputs, return_features=with_features)
+        pose_3d, features = teacher if with_features else (teacher, None)
         targets = {}
         if config.output_weight > 0 or config.tcd_weight > 0:
             targets["pose_3d"] = pose_3d
@@ -173,7 +191,7 @@ class DistillTask:
                 targets[f"djed_context_{pair}"] = self._djed_context(
                     features, teacher_block, indices
                 )
-        if config.ajad_weight > 0:
+        if config.ajad_weight > 0 and config.ajad.target == "teacher":
             for pair, (teacher_block, _) in enumerate(config.ajad.pairs):
                 targets[f"ajad_rows_{pair}"] = losses.ajad_teacher_rows(
                     features.spatial_attention[teacher_block], indices
@@ -222,7 +240,7 @@ class DistillTask:
                 [
                     losses.ajad_loss(
                         student_features.spatial_attention[student_block],
-                        targets[f"ajad_rows_{pair}"],
+                        self._ajad_target(targets, pair, student_pose_3d),
                         config.ajad.hops,
                     )
                     for pair, (_, student_block) in enumerate(config.ajad.pairs)
@@ -234,6 +252,37 @@ class DistillTask:
             )
         return terms
 
+    def _ajad_target(
+        self, targets: dict[str, torch.Tensor], pair: int, student_pose_3d: torch.Tensor
+    ) -> torch.Tensor:
+        """The teacher's attention rows of an AJAD pair, or with ajad.target "uniform" rows
+        of ones, which `ajad_loss` masks and renormalises to uniform over the neighbours."""
+        if self.config.ajad.target == "teacher":
+            return targets[f"ajad_rows_{pair}"]
+        batch, frames, joints = student_pose_3d.shape[:3]
+        return student_pose_3d.new_ones(batch, frames, joints, joints)
+
+    def fill_teacher_cache(self, batch_size: int = 256) -> int:
+        """Compute the cached teacher targets of every training window, plain and mirrored,
+        that the cache does not hold yet, so that training steps only read it. Returns the
+        number of windows."""
+        if self.teacher_cache is None:
+            raise ConfigError("fill_teacher_cache needs distill.teacher_cache: true")
+        train = load_training_data(self.recipe, self.deployment.window_frames).train
+        # The same windows in the same order; mirrored ones are made by flip_pose, which is
+        # how PoseWindows makes its mirrored copies.
+        plain = PoseWindows(train.sequences, train.frames, train.stride)
+        for start in range(0, len(plain), batch_size):
+            batch = plain[torch.arange(start, min(start + batch_size, len(plain)))]
+            for flipped in (False, True):
+                keypoints_2d = batch["keypoints_2d"]
+                keypoints_2d = flip_pose(keypoints_2d) if flipped else keypoints_2d
+                _, _, indices = self.deployment.prepare_model_inputs(keypoints_2d)
+                window = {**batch, "keypoints_2d": keypoints_2d}
+                window["flipped"] = torch.full_like(batch["flipped"], flipped)
+                self._targets(window, indices)
+        return len(plain)
+
     def _open_teacher_cache(self) -> TeacherTargetCache:
         """The teacher's target cache for this recipe's training windows."""
         if self.recipe.data.noise_px > 0:
@@ -244,7 +293,7 @@ class DistillTask:
         windows = load_training_data(self.recipe, self.deployment.window_frames).train
         first = windows[[0]]
         _, _, indices = self.deployment.prepare_model_inputs(first["keypoints_2d"])
-        probe = self.teacher_targets(first["keypoints_2d"], first["frame_offsets"], indices)
+        probe = self.teacher_targets(first["keypoints_2d"], indices)
         key = {
             "teacher_sha256": self.teacher_info["sha256"],
             "windows_2d_sha256": windows_digest(windows),

@@ -1,11 +1,12 @@
 """2D -> 3D lifting of whole sequences (batched) and of live streams (ring buffer).
 
 Both modes give every frame the window the model was trained on: the T = window_frames
-frames at offsets -(T-1-L) .. L around it, L = the lookahead, with the first / last frame
-repeated where the window runs past the sequence (replicate padding). L is the deployment
-contract's `lookahead_frames`: (T-1)//2 for the centred windows the models here are
-trained on (offsets -(T//2) .. (T-1)//2), 0 for a causal model whose window ends at the
-current frame. A predictor (`scjd_edge.export.runtime.load_predictor`)
+frames at offsets -(T//2) .. (T-1)//2 around it, with the first / last frame repeated where
+the window runs past the sequence (replicate padding). L, the deployment contract's
+`lookahead_frames`, is the largest offset the model reads: (T-1)//2 for models that see
+the whole window, less for sampled offsets (0 for a causal model whose frames end at the
+current one). Frames beyond +L are never read by the model, so they repeat frame +L and
+a pose needs only L future frames. A predictor (`scjd_edge.export.runtime.load_predictor`)
 maps such windows (B, T, 17, 2) normalised screen coordinates to the centre frames'
 root-relative 3D poses (B, 17, 3) in metres, and does the model's own frame sampling.
 
@@ -57,13 +58,14 @@ def centred_windows(
     window_frames: int,
     lookahead: int | None = None,
 ) -> np.ndarray:
-    """(F, 17, 2) sequence -> (B, T, 17, 2) windows of the frames `centres` (B,).
+    """(F, 17, 2) sequence -> (B, T, 17, 2) windows centred on the frames `centres` (B,).
 
-    Frames centre - (T-1-L) .. centre + L (L = lookahead, default (T-1)//2: centred),
-    clamped to the sequence (replicate padding).
+    Frames centre - T//2 .. centre + (T-1)//2, those after centre + L (L = lookahead,
+    default (T-1)//2) replaced by frame centre + L, clamped to the sequence (replicate
+    padding).
     """
     lookahead = (window_frames - 1) // 2 if lookahead is None else lookahead
-    offsets = np.arange(window_frames) - (window_frames - 1 - lookahead)
+    offsets = np.minimum(np.arange(window_frames) - window_frames // 2, lookahead)
     frames = np.clip(centres[:, None] + offsets[None, :], 0, keypoints_2d.shape[0] - 1)
     return keypoints_2d[frames]
 
@@ -133,8 +135,12 @@ class StreamingLifter:
         return poses
 
     def window(self) -> np.ndarray:
-        """(T, 17, 2) the current window, oldest frame first."""
-        order = (self._oldest + np.arange(self.window_frames)) % self.window_frames
+        """(T, 17, 2) the window centred on the frame whose pose is due (L frames before
+        the newest), oldest frame first; the frames after the newest repeat it."""
+        newest_slot = self.window_frames - 1
+        due_slot = newest_slot - self.lookahead_frames
+        slots = np.arange(self.window_frames) + due_slot - self.window_frames // 2
+        order = (self._oldest + np.minimum(slots, newest_slot)) % self.window_frames
         return self._ring[order]
 
     def _advance(self, frame: np.ndarray) -> np.ndarray | None:

@@ -301,6 +301,7 @@ def load_training_data(recipe: Recipe, window_frames: int) -> TrainingData:
         flip=recipe.train.flip_augment,
         noise_px=recipe.data.noise_px,
         seed=recipe.seed,
+        virtual_camera=recipe.data.virtual_camera,
     )
     val = PoseWindows(dataset.select(recipe.data.val_subjects, "val"), frames=window_frames)
     info = {"name": dataset.name, "source": str(dataset.source), "synthetic": dataset.synthetic}

@@ -36,7 +36,9 @@ class TeacherTask:
         # A centre-frame model trained on its own (PoseFormerV2) is the comparison baseline.
         self.kind = "teacher" if self.model.predicts_all_frames else "baseline"
         output = "all" if self.model.predicts_all_frames else "centre"
-        self.deployment = Deployment.teacher(recipe.model.frames, output=output)
+        self.deployment = Deployment.teacher(
+            recipe.model.frames, output, recipe.model.input_normalisation
+        )
         self.test_flip = recipe.train.test_flip
 
     def to(self, device: torch.device) -> None:
@@ -44,7 +46,8 @@ class TeacherTask:
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """batch: keypoints_2d (B, T, 17, 2), frame_offsets (B, T), pose_3d (B, T, 17, 3) m."""
-        pose_3d = self.model(batch["keypoints_2d"], batch["frame_offsets"])  # (B, T_out, 17, 3)
+        keypoints_2d, frame_offsets, _ = self.deployment.prepare_model_inputs(batch["keypoints_2d"])
+        pose_3d = self.model(keypoints_2d, frame_offsets)  # (B, T_out, 17, 3)
         target = batch["pose_3d"]
         if not self.model.predicts_all_frames:
             centre = target.shape[1] // 2

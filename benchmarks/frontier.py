@@ -1,0 +1,654 @@
+"""Accuracy per cost on real CMU motion capture: where SCJD students sit on the frontier.
+
+One run trains and scores, on the same data and machine:
+  the teacher (recipes/frontier_teacher_cmu.yaml), given `teacher_minutes`;
+  SCJD students (recipes/frontier_scjd_cmu.yaml), the same student without distillation,
+  and the VideoPose3D-style TCN-27 (recipes/tcn27_cmu.yaml), each with every seed;
+  causal SCJD students (lookahead 0 and 5 frames), a teacher-free AJAD control, and a
+  PoseFormerV2-style baseline near the student's MACs per delivered pose.
+Every model but the teacher gets the same training time: its optimiser steps are its
+budget divided by its step time, measured for all models in interleaved rounds
+(A B C ... A B C ...) before any of them trains, with the teacher's targets cached first
+(their one-off cost is reported). Models are chosen on the validation subjects
+(best.pt by full-validation MPJPE); the test subject is scored once per model at the end.
+
+Writes benchmarks/results/frontier_cmu.{md,json,png} (`smoke`: frontier_cmu_smoke.*): a
+table per model (mean and spread over seeds), MPJPE against MACs per delivered pose (log x)
+with the Pareto front, and the issue's goals judged by code.
+
+    python benchmarks/frontier.py --budget full [--data builtin:cmu] [--reuse]
+    python benchmarks/frontier.py --budget smoke     # tiny models, minutes: the pipeline only
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: shared cores
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from scjd_edge import __version__  # noqa: E402
+from scjd_edge.bench.flops import (  # noqa: E402
+    DELIVERED_POSE_CONVENTION,
+    MAC_CONVENTION,
+    macs_per_delivered_pose,
+    model_cost,
+)
+from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
+from scjd_edge.bench.timing import seconds_per_training_step  # noqa: E402
+from scjd_edge.config import Recipe, load_recipe  # noqa: E402
+from scjd_edge.distill.task import DistillTask, distill  # noqa: E402
+from scjd_edge.errors import ScjdError  # noqa: E402
+from scjd_edge.io import atomic_path, write_json, write_text  # noqa: E402
+from scjd_edge.train.checkpoint import load_checkpoint, recipe_of  # noqa: E402
+from scjd_edge.train.engine import load_training_data  # noqa: E402
+from scjd_edge.train.evaluate import evaluate_checkpoint  # noqa: E402
+from scjd_edge.train.tasks import TeacherTask, train_teacher  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "benchmarks" / "results"
+DISTILL_TERMS = ("output", "djed", "ajad", "tcd")
+# The issue's goals (test MPJPE on CMU01, mm; MACs per delivered pose).
+STUDENT_MPJPE_GOAL_MM = 70.0
+STUDENT_MACS_GOAL = 2.2e6
+TEACHER_MPJPE_GOAL_MM = 60.0
+TEACHER_MINUTES_GOAL = 30.0
+CAUSAL_MPJPE_GOAL_MM = 80.0
+STEP_RATIO_GOAL = 1.3
+DISTILL_GAIN_GOAL_MM = 3.0
+
+
+@dataclass(frozen=True)
+class Model:
+    """One line of the frontier: a recipe, its overrides and how it is trained."""
+
+    key: str  # run folder and JSON key
+    label: str
+    recipe: str
+    overrides: tuple[str, ...] = ()
+    distilled: bool = False  # trained by `distill` (DistillTask), else supervised
+    every_seed: bool = False  # trained once per seed of the budget, else with seed 0
+
+
+NO_DISTILLATION = tuple(f"distill.{term}_weight=0" for term in DISTILL_TERMS)
+
+
+def listed_offsets(*offsets: int) -> tuple[str, ...]:
+    """Overrides that make a student read exactly these frame offsets."""
+    return (
+        "distill.sampling=offsets",
+        f"distill.frame_offsets=[{','.join(str(offset) for offset in offsets)}]",
+        f"distill.input_frames={len(offsets)}",
+    )
+
+
+MODELS = (
+    Model("scjd", "SCJD student", "frontier_scjd_cmu", distilled=True, every_seed=True),
+    Model(
+        "undistilled",
+        "student, no distillation",
+        "frontier_scjd_cmu",
+        NO_DISTILLATION + ("distill.teacher_cache=false",),
+        distilled=True,
+        every_seed=True,
+    ),
+    Model("tcn27", "VideoPose3D-style TCN-27", "tcn27_cmu", every_seed=True),
+    Model(
+        "causal0",
+        "causal SCJD student, lookahead 0",
+        "frontier_scjd_cmu",
+        listed_offsets(-13, -6, -3, -1, 0),
+        distilled=True,
+    ),
+    Model(
+        "causal5",
+        "SCJD student, lookahead 5",
+        "frontier_scjd_cmu",
+        listed_offsets(-9, -3, 0, 2, 5),
+        distilled=True,
+    ),
+    Model(
+        "ajad_uniform",
+        "SCJD with teacher-free AJAD target (control)",
+        "frontier_scjd_cmu",
+        ("distill.ajad.target=uniform",),
+        distilled=True,
+    ),
+    Model(
+        "poseformerv2",
+        "PoseFormerV2-style, near the student's MACs per pose",
+        "poseformerv2_cmu",
+        (
+            "model.frames=27",
+            "model.dim=16",
+            "model.depth=1",
+            "model.heads=2",
+            "model.mlp_ratio=1.0",
+            "model.central_frames=1",
+            "model.dct_coefficients=3",
+            "train.test_flip=false",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    teacher_minutes: float
+    model_minutes: float  # every other model's training time
+    seeds: tuple[int, ...]
+    overrides: tuple[str, ...] = ()  # over every recipe (smoke: tiny models and data)
+    teacher_overrides: tuple[str, ...] = ()
+    calibration_steps: int = 8  # timed steps per model per round
+    calibration_rounds: int = 3
+
+
+_SMOKE_DATA = ("data.train_stride=64", "train.val_max_windows=64", "train.log_every=5")
+BUDGETS = {
+    "full": Budget(teacher_minutes=20.0, model_minutes=2.0, seeds=(0, 1, 2)),
+    "smoke": Budget(
+        teacher_minutes=0.05,
+        model_minutes=0.02,
+        seeds=(0, 1),
+        overrides=_SMOKE_DATA,
+        teacher_overrides=("model.dim=16", "model.depth=1", "model.heads=2"),
+        calibration_steps=2,
+        calibration_rounds=2,
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    console = Console(highlight=False)
+    torch.set_num_threads(args.threads)
+    try:
+        report = run_frontier(args, console)
+    except ScjdError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        return 2
+    stem = "frontier_cmu" if args.budget == "full" else f"frontier_cmu_{args.budget}"
+    write_json(args.results / f"{stem}.json", report)
+    write_text(args.results / f"{stem}.md", render_markdown(report, f"{stem}.png"))
+    plot_frontier(report, args.results / f"{stem}.png")
+    console.print(render_markdown(report, f"{stem}.png"))
+    console.print(f"wrote {args.results / stem}.md, .json and .png")
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="builtin:cmu", help="CMU data (default builtin:cmu)")
+    parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
+    parser.add_argument("--out", type=Path, help="run folder (default runs/frontier[_smoke])")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report folder")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep models of --out that already have a result (marked 'reused' in the report)",
+    )
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = REPO / "runs" / ("frontier" if args.budget == "full" else "frontier_smoke")
+    return args
+
+
+def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    budget = BUDGETS[args.budget]
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    teacher = _teacher(args, budget, console)
+    # The step count, set below from the time budget, ends every run (not an epoch count).
+    recipes = {
+        (model.key, seed): _recipe(
+            model.recipe, args, budget, (*model.overrides, "train.epochs=10000"), seed
+        )
+        for model in MODELS
+        for seed in (budget.seeds if model.every_seed else budget.seeds[:1])
+    }
+    cache_fill_s = _fill_teacher_caches(recipes, teacher["checkpoint"], console)
+    step_times = _step_times(recipes, teacher["checkpoint"], budget, console)
+    runs = []
+    for (key, seed), recipe in recipes.items():
+        model = next(model for model in MODELS if model.key == key)
+        steps = max(1, round(budget.model_minutes * 60 / statistics.median(step_times[key])))
+        recipe.train.max_steps = steps
+        runs.append(_train_and_score(args, model, seed, recipe, teacher["checkpoint"], console))
+    report = {
+        "benchmark": "scjd-edge accuracy-per-cost frontier",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "budget": args.budget,
+        "data": _data_record(args, next(iter(recipes.values()))),
+        "settings": {
+            "teacher_minutes": budget.teacher_minutes,
+            "model_minutes": budget.model_minutes,
+            "seeds": list(budget.seeds),
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "scjd_edge": __version__,
+            "machine": f"{platform.machine()} {platform.processor()} x{os.cpu_count()}".strip(),
+            "load_average_before": [round(value, 2) for value in load_before],
+            "load_average_after": [round(value, 2) for value in os.getloadavg()],
+            "wall_time_s": time.perf_counter() - started,
+        },
+        "conventions": {"macs": MAC_CONVENTION, "delivered_pose": DELIVERED_POSE_CONVENTION},
+        "teacher": teacher,
+        "teacher_cache_fill_s": cache_fill_s,
+        "step_times_ms": {key: [t * 1000 for t in times] for key, times in step_times.items()},
+        "runs": runs,
+        "models": summarise(runs, [model.key for model in MODELS]),
+    }
+    report["pareto"] = pareto_front(report["models"] + [_teacher_point(teacher)])
+    report["goals"] = evaluate_goals(report)
+    return report
+
+
+def _recipe(
+    name: str, args: argparse.Namespace, budget: Budget, overrides: tuple[str, ...], seed: int
+) -> Recipe:
+    return load_recipe(
+        name, [f"data.path={args.data}", *budget.overrides, *overrides, f"seed={seed}"]
+    )
+
+
+def _teacher(args: argparse.Namespace, budget: Budget, console: Console) -> dict[str, Any]:
+    """Train (or reuse) the teacher for its budget; its scores on validation and test."""
+    recipe = _recipe(
+        "frontier_teacher_cmu", args, budget, budget.teacher_overrides, budget.seeds[0]
+    )
+    saved = args.out / "teacher" / "frontier_row.json"
+    if args.reuse and saved.is_file():
+        console.print(f"[bold]teacher[/]: reusing {saved.parent}")
+        return {**json.loads(saved.read_text(encoding="utf-8")), "reused": True}
+    timed = {"teacher": (TeacherTask(recipe), recipe)}
+    seconds = statistics.median(_interleaved_step_times(timed, budget)["teacher"])
+    recipe.train.max_steps = max(1, round(budget.teacher_minutes * 60 / seconds))
+    console.print(f"[bold]teacher[/]: {recipe.train.max_steps} steps -> {saved.parent}")
+    summary = train_teacher(recipe, saved.parent)
+    row = _score(args, recipe, summary, console)
+    write_json(saved, row)
+    return row
+
+
+def _fill_teacher_caches(
+    recipes: dict[tuple[str, int], Recipe], teacher_path: str, console: Console
+) -> dict[str, float]:
+    """Seconds to cache the teacher's targets of every training window, per model that
+    reads a cache (seeds share one: the key does not hold the seed)."""
+    fill_s = {}
+    for (key, _), recipe in recipes.items():
+        if key in fill_s or recipe.distill is None or not recipe.distill.teacher_cache:
+            continue
+        started = time.perf_counter()
+        windows = DistillTask(recipe, teacher_path).fill_teacher_cache()
+        fill_s[key] = time.perf_counter() - started
+        console.print(f"teacher targets of {windows} windows for {key}: {fill_s[key]:.0f} s")
+    return fill_s
+
+
+def _step_times(
+    recipes: dict[tuple[str, int], Recipe], teacher_path: str, budget: Budget, console: Console
+) -> dict[str, list[float]]:
+    """Seconds per optimiser step of every model (seed 0), timed in interleaved rounds."""
+    tasks = {}
+    for (key, seed), recipe in recipes.items():
+        if seed == budget.seeds[0]:
+            task = DistillTask(recipe, teacher_path) if recipe.distill else TeacherTask(recipe)
+            tasks[key] = (task, recipe)
+    times = _interleaved_step_times(tasks, budget)
+    for key, seconds in times.items():
+        console.print(f"step time {key}: {statistics.median(seconds) * 1000:.1f} ms (median)")
+    return times
+
+
+def _interleaved_step_times(
+    tasks: dict[str, tuple[Any, Recipe]], budget: Budget
+) -> dict[str, list[float]]:
+    """Per task, seconds per step of each round; rounds visit the tasks A B C ... in turn.
+    A step: a batch of the recipe's training windows, loss, backward, AdamW step."""
+    batches = {
+        key: _batches(task, recipe, budget.calibration_steps)
+        for key, (task, recipe) in tasks.items()
+    }
+    optimisers = {
+        key: torch.optim.AdamW(task.trainable.parameters(), lr=1e-4)
+        for key, (task, _) in tasks.items()
+    }
+    for key, (task, _) in tasks.items():  # warm-up: allocator, caches, lazy initialisation
+        seconds_per_training_step(task, optimisers[key], batches[key][:1])
+    times: dict[str, list[float]] = {key: [] for key in tasks}
+    for _ in range(budget.calibration_rounds):
+        for key, (task, _) in tasks.items():
+            times[key].append(seconds_per_training_step(task, optimisers[key], batches[key]))
+    return times
+
+
+def _batches(task: Any, recipe: Recipe, count: int) -> list[dict[str, torch.Tensor]]:
+    windows = load_training_data(recipe, task.deployment.window_frames).train
+    windows.set_epoch(0)
+    size = recipe.train.batch_size
+    order = torch.randperm(len(windows), generator=torch.Generator().manual_seed(0))
+    return [windows[order[i * size : (i + 1) * size]] for i in range(count)]
+
+
+def _train_and_score(
+    args: argparse.Namespace,
+    model: Model,
+    seed: int,
+    recipe: Recipe,
+    teacher_path: str,
+    console: Console,
+) -> dict[str, Any]:
+    run_dir = args.out / f"{model.key}_seed{seed}"
+    saved = run_dir / "frontier_row.json"
+    if args.reuse and saved.is_file():
+        console.print(f"[bold]{model.label}[/] seed {seed}: reusing {run_dir}")
+        return {**json.loads(saved.read_text(encoding="utf-8")), "reused": True}
+    console.print(f"[bold]{model.label}[/] seed {seed}: {recipe.train.max_steps} steps")
+    if model.distilled:
+        summary = distill(recipe, teacher_path, run_dir)
+    else:
+        summary = train_teacher(recipe, run_dir)
+    row = {"key": model.key, "label": model.label, "seed": seed}
+    row.update(_score(args, recipe, summary, console))
+    write_json(saved, row)
+    return row
+
+
+def _score(
+    args: argparse.Namespace, recipe: Recipe, summary: dict[str, Any], console: Console
+) -> dict[str, Any]:
+    """Validation (model selection) and test MPJPE, cost and lookahead of a trained run."""
+    path = summary["best_checkpoint"]
+    checkpoint = load_checkpoint(path)
+    deployment = checkpoint["deployment"]
+    model_config = recipe_of(checkpoint, source=str(path)).model
+    cost = model_cost(model_config, int(deployment.input_frames))
+    test = evaluate_checkpoint(path, args.data, "test")
+    passes = 2 if test["test_flip"] else 1
+    row = {
+        "checkpoint": str(path),
+        "recipe": recipe.model_dump(mode="json"),
+        "sampling": deployment.sampling,
+        "frame_offsets": deployment.frame_offsets,
+        "input_normalisation": deployment.input_normalisation,
+        "window_frames": int(deployment.window_frames),
+        "input_frames": int(deployment.input_frames),
+        "params": cost.params,
+        "macs_per_window": cost.macs_per_window,
+        "test_time_passes": passes,
+        "macs_per_delivered_pose": macs_per_delivered_pose(cost, test_time_passes=passes),
+        "lookahead_frames": deployment.lookahead_frames,
+        "steps": summary["step"],
+        "train_time_s": summary["wall_time_s"],
+        "val_mpjpe_mm": summary["best_val_mpjpe_mm"],
+        "test": {key: test["overall"][key] for key in ("mpjpe", "p_mpjpe", "mpjve")},
+        "test_poses": test["poses"],
+    }
+    console.print(
+        f"  val {row['val_mpjpe_mm']:.1f} mm, test {row['test']['mpjpe']:.1f} mm, "
+        f"{row['macs_per_delivered_pose'] / 1e6:.2f} M MACs per delivered pose, lookahead "
+        f"{row['lookahead_frames']} frames, {row['steps']} steps in {row['train_time_s']:.0f} s"
+    )
+    return row
+
+
+def _data_record(args: argparse.Namespace, recipe: Recipe) -> dict[str, Any]:
+    return {
+        "path": str(args.data),
+        "train_subjects": recipe.data.train_subjects,
+        "val_subjects": recipe.data.val_subjects,
+        "test_subjects": recipe.data.test_subjects,
+        "keypoints_2d": "ground-truth projections through real Human3.6M cameras",
+    }
+
+
+def summarise(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """One entry per model: test MPJPE mean, population standard deviation and range over
+    its seeds, with its cost (the same for every seed)."""
+    models = []
+    for key in keys:
+        mine = [run for run in runs if run["key"] == key]
+        if not mine:
+            continue
+        mpjpe = [run["test"]["mpjpe"] for run in mine]
+        models.append(
+            {
+                "key": key,
+                "label": mine[0]["label"],
+                "seeds": [run["seed"] for run in mine],
+                "test_mpjpe_mm": mpjpe,
+                "mean_mpjpe_mm": statistics.fmean(mpjpe),
+                "std_mpjpe_mm": statistics.pstdev(mpjpe),
+                "mean_val_mpjpe_mm": statistics.fmean(run["val_mpjpe_mm"] for run in mine),
+                "mean_p_mpjpe_mm": statistics.fmean(run["test"]["p_mpjpe"] for run in mine),
+                "macs_per_delivered_pose": mine[0]["macs_per_delivered_pose"],
+                "params": mine[0]["params"],
+                "lookahead_frames": mine[0]["lookahead_frames"],
+                "mean_steps": statistics.fmean(run["steps"] for run in mine),
+                "mean_train_time_s": statistics.fmean(run["train_time_s"] for run in mine),
+                "reused": any(run.get("reused", False) for run in mine),
+            }
+        )
+    return models
+
+
+def _teacher_point(teacher: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": "teacher",
+        "mean_mpjpe_mm": teacher["test"]["mpjpe"],
+        "macs_per_delivered_pose": teacher["macs_per_delivered_pose"],
+    }
+
+
+def pareto_front(points: list[dict[str, Any]]) -> list[str]:
+    """Keys of the points no other point beats on both MACs per pose and mean MPJPE."""
+    front = []
+    for point in points:
+        dominated = any(
+            other["macs_per_delivered_pose"] <= point["macs_per_delivered_pose"]
+            and other["mean_mpjpe_mm"] <= point["mean_mpjpe_mm"]
+            and (
+                other["macs_per_delivered_pose"] < point["macs_per_delivered_pose"]
+                or other["mean_mpjpe_mm"] < point["mean_mpjpe_mm"]
+            )
+            for other in points
+        )
+        if not dominated:
+            front.append(point["key"])
+    return front
+
+
+def evaluate_goals(report: dict[str, Any]) -> list[dict[str, Any]]:
+    models = {model["key"]: model for model in report["models"]}
+    scjd, plain, tcn = models["scjd"], models["undistilled"], models["tcn27"]
+    causal, teacher = models["causal0"], report["teacher"]
+    scjd_text = (
+        f"SCJD {_mean_text(scjd)} at {scjd['macs_per_delivered_pose'] / 1e6:.2f} M MACs/pose; "
+        f"TCN-27 {_mean_text(tcn)} at {tcn['macs_per_delivered_pose'] / 1e6:.2f} M"
+    )
+    teacher_minutes = teacher["train_time_s"] / 60
+    ratio = _step_ratio(report["step_times_ms"])
+    gain = plain["mean_mpjpe_mm"] - scjd["mean_mpjpe_mm"]
+    apart = max(scjd["test_mpjpe_mm"]) < min(plain["test_mpjpe_mm"])
+    return [
+        judged(
+            f"SCJD student <= {STUDENT_MPJPE_GOAL_MM:.0f} mm at <= "
+            f"{STUDENT_MACS_GOAL / 1e6:.1f} M MACs per delivered pose, better than TCN-27 "
+            "trained for the same time (means over seeds)",
+            scjd["mean_mpjpe_mm"] <= STUDENT_MPJPE_GOAL_MM
+            and scjd["macs_per_delivered_pose"] <= STUDENT_MACS_GOAL
+            and scjd["mean_mpjpe_mm"] < tcn["mean_mpjpe_mm"],
+            scjd_text,
+        ),
+        judged(
+            f"teacher <= {TEACHER_MPJPE_GOAL_MM:.0f} mm within {TEACHER_MINUTES_GOAL:.0f} "
+            "minutes of training",
+            teacher["test"]["mpjpe"] <= TEACHER_MPJPE_GOAL_MM
+            and teacher_minutes <= TEACHER_MINUTES_GOAL,
+            f"{teacher['test']['mpjpe']:.1f} mm after {teacher_minutes:.1f} min",
+        ),
+        judged(
+            f"causal student (lookahead 0) <= {CAUSAL_MPJPE_GOAL_MM:.0f} mm",
+            causal["mean_mpjpe_mm"] <= CAUSAL_MPJPE_GOAL_MM and causal["lookahead_frames"] == 0,
+            f"{causal['mean_mpjpe_mm']:.1f} mm, lookahead {causal['lookahead_frames']} frames",
+        ),
+        judged(
+            f"SCJD step (cached teacher targets) <= {STEP_RATIO_GOAL}x the undistilled step",
+            ratio <= STEP_RATIO_GOAL,
+            f"{ratio:.2f}x (median of per-round ratios, interleaved rounds)",
+        ),
+        judged(
+            f"SCJD beats the undistilled student by >= {DISTILL_GAIN_GOAL_MM:.0f} mm (mean "
+            "over seeds) with every SCJD seed better than every undistilled seed",
+            gain >= DISTILL_GAIN_GOAL_MM and apart,
+            f"{gain:+.1f} mm ({_mean_text(plain)} -> {_mean_text(scjd)}); "
+            f"seeds {'apart' if apart else 'overlap'}",
+        ),
+    ]
+
+
+def _step_ratio(step_times_ms: dict[str, list[float]]) -> float:
+    per_round = [
+        scjd / plain
+        for scjd, plain in zip(step_times_ms["scjd"], step_times_ms["undistilled"], strict=True)
+    ]
+    return statistics.median(per_round)
+
+
+def _mean_text(model: dict[str, Any]) -> str:
+    if len(model["test_mpjpe_mm"]) == 1:
+        return f"{model['mean_mpjpe_mm']:.1f} mm (1 seed)"
+    return (
+        f"{model['mean_mpjpe_mm']:.1f} +- {model['std_mpjpe_mm']:.1f} mm "
+        f"({len(model['test_mpjpe_mm'])} seeds)"
+    )
+
+
+def render_markdown(report: dict[str, Any], png_name: str) -> str:
+    settings, teacher = report["settings"], report["teacher"]
+    data = report["data"]
+    lines = [
+        "# Accuracy per cost on CMU motion capture (the frontier)",
+        "",
+        f"Created {report['created']} by `benchmarks/frontier.py --budget {report['budget']}`; "
+        f"{settings['machine']}, {settings['threads']} torch threads, torch "
+        f"{settings['torch']}; load average before/after {settings['load_average_before']} / "
+        f"{settings['load_average_after']} (shared cores); total {settings['wall_time_s'] / 60:.0f}"
+        " min.",
+        "",
+        f"Data: real CMU motion capture in the H36M 17-joint layout (`{data['path']}`), "
+        f"{data['keypoints_2d']}; train {', '.join(data['train_subjects'])}, validation "
+        f"(every choice) {', '.join(data['val_subjects'])}, "
+        f"**test {', '.join(data['test_subjects'])}** (scored once per model, at the end).",
+        "",
+        f"Budget: teacher {settings['teacher_minutes']:.0f} min; every other model "
+        f"{settings['model_minutes']:.1f} min of training (steps = budget / its step time, "
+        "step times measured for all models in interleaved rounds before training); seeds "
+        f"{settings['seeds']} for the models marked with several seeds.",
+        "",
+        "| model | seeds | test MPJPE (mm) | test P-MPJPE (mm) | val MPJPE (mm) | MACs / "
+        "delivered pose | lookahead (frames) | params | steps | train time (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| teacher{' (reused)' if teacher.get('reused') else ''} | 1 | "
+        f"{teacher['test']['mpjpe']:.1f} | {teacher['test']['p_mpjpe']:.1f} | "
+        f"{teacher['val_mpjpe_mm']:.1f} | {teacher['macs_per_delivered_pose'] / 1e6:.2f} M | "
+        f"{teacher['lookahead_frames']} | {teacher['params']:,} | {teacher['steps']} | "
+        f"{teacher['train_time_s']:.0f} |",
+    ]
+    for model in report["models"]:
+        spread = f" +- {model['std_mpjpe_mm']:.1f}" if len(model["test_mpjpe_mm"]) > 1 else ""
+        lines.append(
+            f"| {model['label']}{' (reused)' if model['reused'] else ''} | "
+            f"{len(model['seeds'])} | {model['mean_mpjpe_mm']:.1f}{spread} | "
+            f"{model['mean_p_mpjpe_mm']:.1f} | {model['mean_val_mpjpe_mm']:.1f} | "
+            f"{model['macs_per_delivered_pose'] / 1e6:.2f} M | {model['lookahead_frames']} | "
+            f"{model['params']:,} | {model['mean_steps']:.0f} | {model['mean_train_time_s']:.0f} |"
+        )
+    lines += [
+        "",
+        "Mean +- population standard deviation over seeds. Pareto front (no other model has "
+        f"both fewer MACs per pose and lower mean MPJPE): {', '.join(report['pareto'])}.",
+        "",
+        f"![MPJPE against MACs per delivered pose]({png_name})",
+        "",
+        f"MACs: {report['conventions']['macs']}",
+        f"Delivered pose: {report['conventions']['delivered_pose']}",
+        "",
+        "Teacher target cache (one-off per teacher and student frames, not in the training "
+        "times): "
+        + (
+            ", ".join(f"{key} {s:.0f} s" for key, s in report["teacher_cache_fill_s"].items())
+            or "none"
+        )
+        + ".",
+        "",
+        goals_markdown(report["goals"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(report: dict[str, Any], path: Path) -> None:
+    """MPJPE against MACs per delivered pose (log x), seeds as error bars, the Pareto front
+    as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [*report["models"], {**_teacher_point(report["teacher"]), "std_mpjpe_mm": 0.0}]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for point in points:
+        axes.errorbar(
+            point["macs_per_delivered_pose"],
+            point["mean_mpjpe_mm"],
+            yerr=point["std_mpjpe_mm"],
+            fmt="o",
+            capsize=3,
+        )
+        axes.annotate(
+            point["key"],
+            (point["macs_per_delivered_pose"], point["mean_mpjpe_mm"]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+        )
+    front = sorted(
+        (p for p in points if p["key"] in report["pareto"]),
+        key=lambda p: p["macs_per_delivered_pose"],
+    )
+    axes.step(
+        [p["macs_per_delivered_pose"] for p in front],
+        [p["mean_mpjpe_mm"] for p in front],
+        where="post",
+        color="grey",
+        linestyle="--",
+        label="Pareto front",
+    )
+    axes.set_xscale("log")
+    axes.set_xlabel("MACs per delivered pose (log scale)")
+    axes.set_ylabel(f"test MPJPE (mm), {', '.join(report['data']['test_subjects'])}")
+    axes.set_title("CMU motion capture, ground-truth 2D, CPU budget")
+    axes.legend(loc="upper right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""benchmarks/frontier.py: the goal judges, the Pareto front, and a smoke run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_benchmark_goals import _script
+
+frontier = _script("frontier")
+
+
+def _model(key, mpjpe_per_seed, macs, lookahead=13):
+    return {
+        "key": key,
+        "test_mpjpe_mm": mpjpe_per_seed,
+        "mean_mpjpe_mm": sum(mpjpe_per_seed) / len(mpjpe_per_seed),
+        "std_mpjpe_mm": 0.5,
+        "macs_per_delivered_pose": macs,
+        "lookahead_frames": lookahead,
+    }
+
+
+def _report(scjd, plain, tcn=(75.0, 75.0, 75.0), causal=79.0, teacher=59.0, minutes=25.0,
+            step_ms=((10.0, 10.0, 10.0), (9.0, 9.0, 9.0)), scjd_macs=2.0e6):  # fmt: skip
+    return {
+        "models": [
+            _model("scjd", list(scjd), scjd_macs),
+            _model("undistilled", list(plain), scjd_macs),
+            _model("tcn27", list(tcn), 4.7e6),
+            _model("causal0", [causal], 1.8e6, lookahead=0),
+        ],
+        "teacher": {"test": {"mpjpe": teacher}, "train_time_s": minutes * 60},
+        "step_times_ms": {"scjd": list(step_ms[0]), "undistilled": list(step_ms[1])},
+    }
+
+
+def test_every_goal_is_met_just_inside_its_threshold():
+    goals = frontier.evaluate_goals(_report(scjd=(69.0, 70.0, 71.0), plain=(73.5, 74.0, 72.0)))
+    assert [goal["met"] for goal in goals] == [True, True, True, True, True]
+    assert "1.11x" in goals[3]["measured"]
+
+
+@pytest.mark.parametrize(
+    ("change", "missed"),
+    [
+        ({"scjd": (70.0, 71.0, 72.0), "plain": (75.0, 75.5, 74.5)}, 0),  # 71 mm > 70
+        ({"scjd_macs": 2.3e6}, 0),  # too costly
+        ({"tcn": (69.0, 69.0, 69.0)}, 0),  # TCN-27 better
+        ({"teacher": 60.5}, 1),
+        ({"minutes": 31.0}, 1),
+        ({"causal": 80.5}, 2),
+        ({"step_ms": ((14.0, 14.0, 14.0), (10.0, 10.0, 10.0))}, 3),  # 1.4x
+        ({"plain": (72.0, 72.5, 73.0)}, 4),  # gain 2.5 mm < 3
+        ({"plain": (74.0, 74.0, 70.5)}, 4),  # gain 3 mm but seeds overlap
+    ],
+)
+def test_each_goal_fails_on_the_other_side(change, missed):
+    values = {"scjd": (69.0, 70.0, 71.0), "plain": (73.5, 74.0, 72.0), **change}
+    goals = frontier.evaluate_goals(_report(**values))
+    assert [index for index, goal in enumerate(goals) if not goal["met"]] == [missed]
+
+
+def test_pareto_front_keeps_only_undominated_models():
+    points = [
+        {"key": "cheap", "macs_per_delivered_pose": 1e6, "mean_mpjpe_mm": 90.0},
+        {"key": "good", "macs_per_delivered_pose": 1e8, "mean_mpjpe_mm": 60.0},
+        {"key": "worse", "macs_per_delivered_pose": 2e6, "mean_mpjpe_mm": 95.0},
+        {"key": "middle", "macs_per_delivered_pose": 5e6, "mean_mpjpe_mm": 70.0},
+    ]
+    assert frontier.pareto_front(points) == ["cheap", "good", "middle"]
+
+
+@pytest.mark.slow
+def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path, one_thread):
+    arguments = ["--budget", "smoke", "--out", str(tmp_path / "runs"), "--threads", "1"]
+    assert frontier.main([*arguments, "--results", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "frontier_cmu_smoke.json").read_text())
+    assert {model["key"] for model in report["models"]} == {m.key for m in frontier.MODELS}
+    assert len(report["goals"]) == 5 and all(isinstance(g["met"], bool) for g in report["goals"])
+    by_key = {model["key"]: model for model in report["models"]}
+    assert by_key["scjd"]["seeds"] == [0, 1] and by_key["causal0"]["lookahead_frames"] == 0
+    assert by_key["causal5"]["lookahead_frames"] == 5
+    assert all(run["steps"] >= 1 and run["test_poses"] > 0 for run in report["runs"])
+    assert set(report["teacher_cache_fill_s"]) == {"scjd", "causal0", "causal5", "ajad_uniform"}
+    assert (tmp_path / "frontier_cmu_smoke.png").stat().st_size > 0
+    assert "## Goals" in (tmp_path / "frontier_cmu_smoke.md").read_text()
+    again = tmp_path / "again"
+    assert frontier.main([*arguments, "--results", str(again), "--reuse"]) == 0
+    reused = json.loads((again / "frontier_cmu_smoke.json").read_text())
+    assert reused["teacher"]["reused"] and all(run["reused"] for run in reused["runs"])
+    assert "(reused)" in (again / "frontier_cmu_smoke.md").read_text()
