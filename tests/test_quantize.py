@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
@@ -154,3 +155,33 @@ def test_histogram_methods_clip_what_minmax_keeps(fp32_model, tmp_path):
         clipped = np.array([ranges[method][t][1] for t in tensors])
         assert np.all(clipped <= minmax * 1.001), method  # symmetric: rmax = -rmin
         assert np.any(clipped < 0.99 * minmax), method  # outliers are clipped somewhere
+
+
+def test_cpu_form_runs_the_same_layers_as_dynamic_int8_matmuls(fp32_model, tmp_path):
+    expected = _expected_int8_layers(fp32_model["model"])
+    out = tmp_path / "model.int8.cpu.onnx"
+    quantize.write_cpu_int8(fp32_model["onnx"], out, expected)
+    proto = onnx.load(out)
+    integer = [n.name for n in proto.graph.node if n.op_type == "MatMulInteger"]
+    assert sorted(map(layer_name, integer)) == sorted(expected)
+    # No Q/DQ pairs; the float layers and the attention products stay float MatMuls.
+    assert not {"QuantizeLinear", "DequantizeLinear"} & {n.op_type for n in proto.graph.node}
+    assert sorted(weight_layers(proto)) == ["head.1", "joint_embed", "temporal_position"]
+    metadata = read_metadata(out)
+    assert (metadata["precision"], metadata["int8_form"]) == ("int8", "dynamic")
+    assert json.loads(metadata["int8_layers"]) == expected
+    # What ORT's CPU EP runs: one DynamicQuantizeMatMul per layer, its bias Add fused in.
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(out), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(tmp_path / "optimized.onnx").graph.node
+    fused = [n for n in optimized if n.op_type == "DynamicQuantizeMatMul"]
+    assert sorted(layer_name(n.name) for n in fused) == sorted(expected)
+    assert all(len(n.input) == 5 and n.input[4].endswith(".bias") for n in fused)
+    assert not {"MatMulInteger", "DynamicQuantizeLinear"} & {n.op_type for n in optimized}
+    windows = fp32_model["calibration"]
+    fp32_pose = load_predictor(fp32_model["onnx"]).run_model(*windows.values())
+    int8_pose = load_predictor(out).run_model(*windows.values())
+    assert np.abs(int8_pose - fp32_pose).max() < 0.05 * np.abs(fp32_pose).max()
+    with pytest.raises(Exception, match=r"\['nope'\] are not weight layers"):
+        quantize.write_cpu_int8(fp32_model["onnx"], tmp_path / "x.onnx", ["nope"])

@@ -12,6 +12,12 @@
   The gate refuses a model whose validation MPJPE gets worse by more than
   `max_mpjpe_drop` mm or whose outputs move from FP32's by more than `max_joint_deviation`
   mm per joint on average.
+- INT8 for ONNX Runtime's CPU (`write_cpu_int8`): the same weight layers in dynamic form
+  (DynamicQuantizeMatMul: int8 per-channel weights, activations quantized per call, bias
+  fused), from the exported FP32 graph without pre-processing. ORT's CPU EP turns each
+  QDQ MatMul into QuantizeLinear + MatMulIntegerToFloat and leaves the bias Add apart,
+  which added nodes and made the QDQ file slower than FP32 on these small models
+  (benchmarks/results/quantization_cpu.md); TensorRT needs the QDQ form.
 """
 
 from __future__ import annotations
@@ -29,7 +35,13 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import (
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
 
 from scjd_edge.errors import DataError, ExportError
 from scjd_edge.export.calibration import (
@@ -249,6 +261,39 @@ class Int8Workspace:
         _set_scjd_metadata(proto, self.metadata, precision="int8")
         onnx.save(proto, out_path)
         return proto
+
+
+def write_cpu_int8(
+    fp32_onnx: str | Path, out_path: str | Path, int8_layers: Sequence[str]
+) -> onnx.ModelProto:
+    """Dynamic INT8 of exactly `int8_layers` (DynamicQuantizeMatMul nodes) for ONNX
+    Runtime's CPU EP, with the FP32 ONNX's metadata; no gate (measure it as the QDQ file)."""
+    graph = load_onnx(fp32_onnx)
+    layers = weight_layers(graph)
+    unknown = sorted(set(int8_layers) - set(layers))
+    if unknown:
+        raise ExportError(f"INT8 layers {unknown} are not weight layers of {fp32_onnx}")
+    with atomic_path(out_path) as tmp:
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_dynamic(
+                str(fp32_onnx),
+                str(tmp),
+                op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=nodes_of(layers, int8_layers),
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+            )
+        proto = onnx.load(tmp)
+        _set_scjd_metadata(
+            proto,
+            read_metadata(graph),
+            precision="int8",
+            int8_form="dynamic",
+            int8_layers=json.dumps(list(int8_layers)),
+        )
+        _check(proto, out_path)
+        onnx.save(proto, tmp)
+    return proto
 
 
 def _activation_inputs(graph: onnx.ModelProto, layers: dict[str, list[str]]) -> dict[str, str]:
