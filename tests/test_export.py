@@ -59,8 +59,10 @@ def cmu_windows():
 
 def test_every_requested_artifact_is_written_and_listed(exported):
     manifest = exported["manifest"]
-    assert [row["status"] for row in manifest["artifacts"]] == ["ok", "ok", "ok"]
-    assert [row["precision"] for row in manifest["artifacts"]] == ["fp32", "fp16", "int8"]
+    assert [row["status"] for row in manifest["artifacts"]] == ["ok"] * 4
+    assert [row["precision"] for row in manifest["artifacts"]] == [
+        "fp32", "fp16", "int8", "int8-cpu"
+    ]  # fmt: skip
     for row in manifest["artifacts"]:
         path = exported["out"] / row["file"]
         assert path.stat().st_size == row["size_bytes"]
@@ -329,9 +331,24 @@ def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
     assert fp32["status"] == "ok" and (out / fp32["file"]).is_file()
     assert int8["status"] == "failed" and "not written" in int8["reason"]
     assert "mean |INT8 - FP32|" in int8["reason"] and "(limit 0.0 mm)" in int8["reason"]
-    assert not (out / "tiny.int8.onnx").exists()
+    assert not (out / "tiny.int8.onnx").exists() and not (out / "tiny.int8.cpu.onnx").exists()
     # Negative thresholds: refused before any work, one line, exit 2.
     for flag in ("--max-mpjpe-drop", "--max-joint-deviation"):
         result = CliRunner().invoke(app, [*arguments, flag, "-0.5"])
         assert result.exit_code == 2
         assert f"{flag} -0.5 mm: expected a threshold >= 0 mm" in result.output
+
+
+def test_the_cpu_int8_form_holds_the_qdq_files_layers_in_dynamic_form(exported):
+    import onnx
+
+    rows = exported["rows"]
+    cpu = onnx.load(exported["onnx"]["int8-cpu"])
+    qdq_layers = rows["int8"]["quantization"]["int8_layers"]
+    metadata = {entry.key: entry.value for entry in cpu.metadata_props}
+    assert json.loads(metadata["scjd_edge.int8_layers"]) == qdq_layers
+    assert metadata["scjd_edge.int8_form"] == "dynamic"
+    assert sum(node.op_type == "MatMulInteger" for node in cpu.graph.node) == len(qdq_layers)
+    assert not any(node.op_type == "QuantizeLinear" for node in cpu.graph.node)
+    validation = rows["int8-cpu"]["validation"]
+    assert validation["mpjpe_delta_mm"] <= 0.5 and validation["joint_deviation_mm"] <= 2.0

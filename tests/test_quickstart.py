@@ -50,6 +50,7 @@ def test_tiny_quickstart_reports_real_test_results_beside_the_baseline(tiny_run)
         "fp32": "ok",
         "fp16": "ok",
         "int8": "ok",
+        "int8-cpu": "ok",
     }
     bench = json.loads((out / "bench" / "bench.json").read_text())
     for row in bench["rows"]:  # every benchmarked model appears in the report's table

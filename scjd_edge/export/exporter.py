@@ -2,7 +2,8 @@
 
     <name>.onnx          FP32, parity-checked against torch on real validation windows
     <name>.fp16.onnx     FP16 weights and compute, FP32 I/O          (--fp16)
-    <name>.int8.onnx     QDQ INT8, calibrated on the training split  (--int8)
+    <name>.int8.onnx     QDQ INT8, calibrated on the training split  (--int8; TensorRT's form)
+    <name>.int8.cpu.onnx the same INT8 layers in dynamic form      (--int8; ONNX Runtime CPU)
     <name>.<p>.engine    TensorRT engine + .json sidecar             (--trt)
     manifest.json        every artifact: status (and reason), size, sha256, precision,
                          validation MPJPE and its delta against the torch model
@@ -44,6 +45,7 @@ from scjd_edge.export.onnx_export import (
 )
 from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
+from scjd_edge.export.sensitivity import Int8Evaluator, Target
 from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
@@ -93,9 +95,18 @@ def export_checkpoint(
         if needed["fp16"]:
             _attempt(manifest, "onnx", "fp16", job.paths["fp16"], lambda: _export_fp16(job))
         if needed["int8"]:
-            _attempt(
+            int8 = _attempt(
                 manifest, "onnx", "int8", job.paths["int8"], lambda: _export_int8(job, options)
             )
+            if int8["status"] == "ok":
+                layers = int8["quantization"]["int8_layers"]
+                _attempt(
+                    manifest,
+                    "onnx",
+                    "int8-cpu",
+                    job.paths["int8_cpu"],
+                    lambda: _export_int8_cpu(job, options, layers),
+                )
         if plan is not None:
             engine = staging / f"{job.name}.{plan['precision']}.engine"
             _attempt(
@@ -168,6 +179,7 @@ def _artifact_paths(folder: Path, name: str) -> dict[str, Path]:
         "fp32": folder / f"{name}.onnx",
         "fp16": folder / f"{name}.fp16.onnx",
         "int8": folder / f"{name}.int8.onnx",
+        "int8_cpu": folder / f"{name}.int8.cpu.onnx",
     }
 
 
@@ -333,6 +345,30 @@ def _export_int8(job: _ExportJob, options: ExportOptions) -> dict[str, Any]:
         "mpjpe_mm": mpjpe_mm,
         "mpjpe_delta_mm": mpjpe_mm - job.torch_mpjpe_mm,
         "quantization": report,
+    }
+
+
+def _export_int8_cpu(
+    job: _ExportJob, options: ExportOptions, int8_layers: list[str]
+) -> dict[str, Any]:
+    """The same INT8 layers in dynamic form (DynamicQuantizeMatMul), which ONNX Runtime's
+    CPU EP runs with fewer nodes than the QDQ file; gated by the same two numbers."""
+    path = job.paths["int8_cpu"]
+    quantize.write_cpu_int8(job.paths["fp32"], path, int8_layers)
+    fp32 = load_predictor(job.paths["fp32"], backend="onnxruntime")
+    measured = Int8Evaluator(fp32, *job.validation)(path)
+    target = Target(options.max_mpjpe_drop, options.max_joint_deviation)
+    quantize.check_int8_gate(measured, target, options.force, path)
+    console.print(
+        f"{path.name}: INT8 for ONNX Runtime CPU (dynamic), validation MPJPE "
+        f"{measured['mpjpe_delta_mm']:+.2f} mm vs FP32, mean |INT8 - FP32| "
+        f"{measured['joint_deviation_mm']:.2f} mm per joint"
+    )
+    return {
+        "mpjpe_mm": measured["mpjpe_mm"],
+        "mpjpe_delta_mm": measured["mpjpe_mm"] - job.torch_mpjpe_mm,
+        "int8_form": "dynamic",
+        "validation": measured,
     }
 
 
