@@ -83,7 +83,7 @@ class DistillTask:
             self.config.frame_offsets,
             recipe.model.input_normalisation,
         )
-        self.needs_features = self.config.djed_weight > 0 or self.config.ajad_weight > 0
+        self.needs_student_features = self.config.djed_weight > 0 or self.config.ajad_weight > 0
         self.needs_teacher_features = self.config.djed_weight > 0 or (
             self.config.ajad_weight > 0 and self.config.ajad.target == "teacher"
         )
@@ -97,7 +97,7 @@ class DistillTask:
     def _make_projectors(self) -> nn.ModuleList:
         """Linear C_s -> C_t per DJED pair (none without DJED), after checking the DJED and
         AJAD pairs against the features of one probe forward of each model."""
-        if not self.needs_features:
+        if not self.needs_student_features:
             return nn.ModuleList()
         teacher_features = _probe_features(self.teacher, self.deployment.window_frames)
         student_features = _probe_features(self.model, self.config.input_frames)
@@ -126,8 +126,12 @@ class DistillTask:
         model_keypoints_2d, frame_offsets, indices = self.deployment.prepare_model_inputs(
             keypoints_2d
         )
-        student = self.model(model_keypoints_2d, frame_offsets, return_features=self.needs_features)
-        student_pose_3d, student_features = student if self.needs_features else (student, None)
+        student = self.model(
+            model_keypoints_2d, frame_offsets, return_features=self.needs_student_features
+        )
+        student_pose_3d, student_features = (
+            student if self.needs_student_features else (student, None)
+        )
         terms = {
             "pose": losses.pose_loss(
                 student_pose_3d,
@@ -136,7 +140,7 @@ class DistillTask:
                 self.config.delivered_weight,
             )
         }
-        if self.needs_teacher or self.needs_features:
+        if self.needs_teacher or self.needs_student_features:
             targets = self._targets(batch, indices) if self.needs_teacher else {}
             terms.update(
                 self._distillation_terms(
