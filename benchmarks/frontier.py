@@ -239,7 +239,8 @@ def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "threads": args.threads,
             "torch": torch.__version__,
             "scjd_edge": __version__,
-            "machine": f"{platform.machine()} {platform.processor()} x{os.cpu_count()}".strip(),
+            "machine": " ".join(part for part in (platform.machine(), platform.processor()) if part)
+            + f", {os.cpu_count()} logical CPUs",
             "load_average_before": [round(value, 2) for value in load_before],
             "load_average_after": [round(value, 2) for value in os.getloadavg()],
             "wall_time_s": time.perf_counter() - started,
