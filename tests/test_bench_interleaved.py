@@ -6,12 +6,12 @@ round, so the figures are exact and independent of the machine's load.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 from scjd_edge.bench import timing
 from scjd_edge.bench.ratios import precision_ratios, speed_ratio
@@ -22,7 +22,6 @@ from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.io import sha256_file
 
 WARMUP, ITERS, ROUNDS = 1, 2, 3
-RUN_ALL = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
 
 
 class FakeClock:
@@ -175,10 +174,7 @@ def test_measure_interleaved_runs_each_round_in_call_order(clock):
 
 @pytest.fixture(scope="module")
 def run_all_script():
-    spec = importlib.util.spec_from_file_location("run_all_benchmark", RUN_ALL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("run_all")
 
 
 def _latency(round_p50_ms: list[float]) -> dict:

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 from scjd_edge.bench.goals import goals_markdown, judged, not_measured
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the script look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_goal_records_and_markdown():
@@ -56,7 +43,7 @@ def _bench_row(kind, backend, precision, poses_per_s, delta_mm, status="ok", var
     ("student_speed", "int8_delta", "met"), [(1000, 0.5, [True, True]), (999, 1.5, [False, False])]
 )
 def test_bench_cpu_goals(student_speed, int8_delta, met):
-    run_all = _script("run_all")
+    run_all = load_benchmark_script("run_all")
     rows = [
         _bench_row("teacher", "torch", "fp32", 10, 0.0),  # not like for like: not used
         _bench_row("teacher", "onnxruntime", "fp32", 100, 0.0, variant="CPU EP"),
@@ -70,7 +57,7 @@ def test_bench_cpu_goals(student_speed, int8_delta, met):
 
 
 def test_bench_cpu_goals_fail_on_failed_rows_and_missing_teacher():
-    run_all = _script("run_all")
+    run_all = load_benchmark_script("run_all")
     rows = [
         _bench_row("student", "onnxruntime", "fp32", 5000, 0.0, variant="CPU EP"),
         _bench_row("student", "onnxruntime", "fp16", 0, None, status="failed", variant="CPU EP"),
@@ -97,7 +84,7 @@ def _ablation_row(key, mpjpe, macs_per_output_frame):
     ],
 )
 def test_ablation_goals(student_macs, scjd_mpjpe, baseline_mpjpe, met):
-    ablation = _script("ablation")
+    ablation = load_benchmark_script("ablation")
     rows = [
         _ablation_row("T", 70.0, 6.0e6),
         _ablation_row("a", 100.0, student_macs),
@@ -109,14 +96,14 @@ def test_ablation_goals(student_macs, scjd_mpjpe, baseline_mpjpe, met):
 
 
 def test_teacher_goal_is_strictly_below_the_threshold():
-    teacher_cmu = _script("teacher_cmu")
+    teacher_cmu = load_benchmark_script("teacher_cmu")
     limit = teacher_cmu.GOAL_TEST_MPJPE_MM
     assert teacher_cmu.evaluate_goals(limit - 0.1)[0]["met"]
     assert not teacher_cmu.evaluate_goals(limit)[0]["met"]
 
 
 def test_distill_step_goal_is_the_cached_ratio(tmp_path):
-    step_time = _script("distill_step_time")
+    step_time = load_benchmark_script("distill_step_time")
     args = step_time._parse(["--data", "x", "--out", str(tmp_path), "--steps", "2"])
     plain = [10.0, 20.0, 11.0]  # the load doubled in round 2
     for factor, met in ((1.3, True), (1.31, False)):

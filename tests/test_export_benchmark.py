@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quantization.py"
+from benchmark_scripts import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def quantization_script():
-    spec = importlib.util.spec_from_file_location("quantization_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("quantization")
 
 
 def _model(test_delta: float, test_deviation: float, val_deviation: float, p50: dict) -> dict:

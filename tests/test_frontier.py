@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_benchmark_goals import _script
+from benchmark_scripts import load_benchmark_script
 
-frontier = _script("frontier")
+frontier = load_benchmark_script("frontier")
 
 
 def _model(key, mpjpe_per_seed, macs, lookahead=13):

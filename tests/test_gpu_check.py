@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+from benchmark_scripts import load_benchmark_script
 
 
 def test_gpu_check_standin_runs_every_step_and_says_it_is_not_a_gpu(tmp_path):
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = load_benchmark_script("gpu_check")
     result = gpu_check.main(["--standin", "--out", str(tmp_path / "work")])
     report = tmp_path / "work" / "gpu_standin.md"
     text = report.read_text()

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark_script
 from test_infer import hand_made_coco_pose, walking_sequence
 
 from scjd_edge.data.builtin import BUILTIN_CMU
@@ -298,13 +299,7 @@ def test_infer_from_a_file_refuses_nan_poses_and_writes_nothing(tmp_path, monkey
 
 @pytest.mark.parametrize("side", ["met", "missed"])
 def test_video_benchmark_goals_are_judged_on_both_sides(side):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "video_cpu.py"
-    spec = importlib.util.spec_from_file_location("video_cpu_benchmark", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_benchmark_script("video_cpu")
     good = side == "met"
     measured = {
         "detection_rate": 0.95 if good else 0.94,
