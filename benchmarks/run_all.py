@@ -244,7 +244,8 @@ def write_manifest(
 ) -> Path:
     """Every input the report depends on, beside it: the checkpoints (sha256, recipe), each
     role's export manifest, every benchmarked file by sha256, the data files by sha256, the
-    settings and command, the machine and its load average at start and end."""
+    settings and command, the machine and its load average at start and end, and the
+    report's goals."""
     from scjd_edge.export.exporter import MANIFEST_NAME
     from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
 
@@ -273,6 +274,7 @@ def write_manifest(
         "data": {**report["data"], "files": _data_files(args.data)},
         "machine": report["device"],
         "load_average": {"start": load_at_start, "end": _load_average()},
+        "goals": report["goals"],  # the report's own goals, judged from its rows
     }
     return write_json(path, manifest)
 

@@ -235,6 +235,7 @@ def test_run_all_writes_the_report_and_its_manifest(run_all_script, tiny_models,
     assert set(manifest["data"]["files"]) >= {"data_3d_cmu.npz", "data_2d_cmu_gt.npz"}
     assert len(manifest["load_average"]["end"]) == 3
     assert manifest["machine"] == report["device"]
+    assert manifest["goals"] == report["goals"] and len(manifest["goals"]) == 2
     goals = {goal["goal"]: goal for goal in report["goals"]}
     speedup = next(goal for name, goal in goals.items() if name.startswith("SCJD student"))
     assert speedup["measured"].startswith("`student/best.onnx` vs `teacher/best.onnx`: ")
