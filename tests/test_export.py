@@ -339,16 +339,19 @@ def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
         assert f"{flag} -0.5 mm: expected a threshold >= 0 mm" in result.output
 
 
-def test_the_cpu_int8_form_holds_the_qdq_files_layers_in_dynamic_form(exported):
+def test_the_cpu_int8_form_holds_its_measured_layers_in_dynamic_form(exported):
     import onnx
 
     rows = exported["rows"]
     cpu = onnx.load(exported["onnx"]["int8-cpu"])
-    qdq_layers = rows["int8"]["quantization"]["int8_layers"]
+    placement = rows["int8-cpu"]["placement"]
+    faster = [row["layer"] for row in placement["speed"] if row["faster"]]
+    assert placement["int8_layers"] and set(placement["int8_layers"]) <= set(faster)
     metadata = {entry.key: entry.value for entry in cpu.metadata_props}
-    assert json.loads(metadata["scjd_edge.int8_layers"]) == qdq_layers
+    assert json.loads(metadata["scjd_edge.int8_layers"]) == placement["int8_layers"]
     assert metadata["scjd_edge.int8_form"] == "dynamic"
-    assert sum(node.op_type == "MatMulInteger" for node in cpu.graph.node) == len(qdq_layers)
+    integer = sum(node.op_type == "MatMulInteger" for node in cpu.graph.node)
+    assert integer == len(placement["int8_layers"])
     assert not any(node.op_type == "QuantizeLinear" for node in cpu.graph.node)
     validation = rows["int8-cpu"]["validation"]
     assert validation["mpjpe_delta_mm"] <= 0.5 and validation["joint_deviation_mm"] <= 2.0

@@ -12,12 +12,13 @@
   The gate refuses a model whose validation MPJPE gets worse by more than
   `max_mpjpe_drop` mm or whose outputs move from FP32's by more than `max_joint_deviation`
   mm per joint on average.
-- INT8 for ONNX Runtime's CPU (`write_cpu_int8`): the same weight layers in dynamic form
+- INT8 for ONNX Runtime's CPU (`write_cpu_int8`): given weight layers in dynamic form
   (DynamicQuantizeMatMul: int8 per-channel weights, activations quantized per call, bias
-  fused), from the exported FP32 graph without pre-processing. ORT's CPU EP turns each
-  QDQ MatMul into QuantizeLinear + MatMulIntegerToFloat and leaves the bias Add apart,
-  which added nodes and made the QDQ file slower than FP32 on these small models
-  (benchmarks/results/quantization_cpu.md); TensorRT needs the QDQ form.
+  fused), from the exported FP32 graph without pre-processing; which layers, cpu_int8.py
+  measures. ORT's CPU EP turns each QDQ MatMul into QuantizeLinear + MatMulIntegerToFloat
+  and leaves the bias Add apart, which added nodes and made the QDQ file slower than FP32
+  on these small models (benchmarks/results/quantization_cpu.md); TensorRT needs the QDQ
+  form.
 """
 
 from __future__ import annotations
@@ -273,6 +274,8 @@ def write_cpu_int8(
     unknown = sorted(set(int8_layers) - set(layers))
     if unknown:
         raise ExportError(f"INT8 layers {unknown} are not weight layers of {fp32_onnx}")
+    if not int8_layers:  # quantize_dynamic reads an empty node list as "every node"
+        raise ExportError(f"{out_path}: no INT8 layer given")
     with atomic_path(out_path) as tmp:
         with contextlib.redirect_stdout(io.StringIO()):
             quantize_dynamic(
