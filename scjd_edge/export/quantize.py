@@ -26,9 +26,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -277,7 +278,7 @@ def write_cpu_int8(
     if not int8_layers:  # quantize_dynamic reads an empty node list as "every node"
         raise ExportError(f"{out_path}: no INT8 layer given")
     with atomic_path(out_path) as tmp:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _no_pre_process_advice():
             quantize_dynamic(
                 str(fp32_onnx),
                 str(tmp),
@@ -297,6 +298,21 @@ def write_cpu_int8(
         _check(proto, out_path)
         onnx.save(proto, tmp)
     return proto
+
+
+@contextlib.contextmanager
+def _no_pre_process_advice() -> Iterator[None]:
+    """Silence quantize_dynamic's root-logger advice to pre-process the graph: the CPU form
+    is quantized from the exported graph on purpose, and the placement search runs it often."""
+
+    def not_the_advice(record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+    logging.root.addFilter(not_the_advice)
+    try:
+        yield
+    finally:
+        logging.root.removeFilter(not_the_advice)
 
 
 def _activation_inputs(graph: onnx.ModelProto, layers: dict[str, list[str]]) -> dict[str, str]:
