@@ -2,13 +2,16 @@
 
 The CPU form (`quantize.write_cpu_int8`) runs a layer as one DynamicQuantizeMatMul (int8
 per-channel weights, the activation quantized per call, bias fused). Whether that beats
-the FP32 MatMul + bias Add depends on the layer's shape and the batch: with K = 24 (the CMU
-student) the per-call quantization costs about what the int8 product saves, with K = 64
-(the teacher) int8 wins. So the placement is chosen in two measured steps:
+the FP32 MatMul + bias Add depends on the layer's shape, the batch and the CPU: on the CMU
+student (dim 24) the MLP's first layer was slower in int8 at both batches, while every
+layer of the teacher (dim 64) was faster (benchmarks/results/quantization_cpu.md). So the
+placement is chosen in two measured steps:
 
 1. Speed: ONNX Runtime's profiler times every weight layer's kernels in the FP32 graph and
    in a graph with all candidate layers in int8, at each given batch; a layer stays a
-   candidate only if its int8 kernels are not slower at any batch and faster at one.
+   candidate only if its int8 kernels are not slower at any batch and faster at one. (ORT
+   fuses the FP32 bias of the MLP's first layer into its GELU, so that layer's FP32 time
+   lacks the bias Add: a comparison that errs towards float.)
 2. Accuracy: the faster layers in int8 are measured against the gate (`Target`) on the
    validation windows; when they miss it, the most sensitive ones go back to float in turn
    (sensitivity.mixed_precision, the search the QDQ file uses).
