@@ -617,7 +617,9 @@ def _timing_markdown(timing: dict[str, Any]) -> list[str]:
 def _profile_markdown(profile: dict[str, Any]) -> list[str]:
     lines = [
         "Where the time goes (ORT profiler, 1 thread, sum of each node's median kernel time "
-        "per run; weight layers = the CPU form's candidate layers):",
+        "per run, profiling overhead included; weight layers = the CPU form's candidate "
+        "layers, the only ones int8 can speed up). The two files were profiled one after the "
+        "other, not interleaved: their totals also differ by the load of the moment.",
         "",
         "| batch | file | kernels (ms) | weight layers (ms) | share | top op types (ms) |",
         "|---:|---|---:|---:|---:|---|",
