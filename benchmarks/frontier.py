@@ -271,9 +271,10 @@ def _teacher(args: argparse.Namespace, budget: Budget, console: Console) -> dict
         "frontier_teacher_cmu", args, budget, budget.teacher_overrides, budget.seeds[0]
     )
     saved = args.out / "teacher" / "frontier_row.json"
-    if args.reuse and saved.is_file():
+    reused = _reusable_row(args, saved, recipe)
+    if reused is not None:
         console.print(f"[bold]teacher[/]: reusing {saved.parent}")
-        return {**json.loads(saved.read_text(encoding="utf-8")), "reused": True}
+        return reused
     timed = {"teacher": (TeacherTask(recipe), recipe)}
     seconds = statistics.median(_interleaved_step_times(timed, budget)["teacher"])
     recipe.train.max_steps = max(1, round(budget.teacher_minutes * 60 / seconds))
@@ -282,6 +283,21 @@ def _teacher(args: argparse.Namespace, budget: Budget, console: Console) -> dict
     row = _score(args, recipe, summary, console)
     write_json(saved, row)
     return row
+
+
+def _reusable_row(args: argparse.Namespace, saved: Path, recipe: Recipe) -> dict | None:
+    """With --reuse, the saved row of a model trained from this same recipe (its step count
+    aside: that comes from this run's timing), marked reused; None means train it."""
+    if not (args.reuse and saved.is_file()):
+        return None
+    row = json.loads(saved.read_text(encoding="utf-8"))
+    if _without_step_count(row["recipe"]) != _without_step_count(recipe.model_dump(mode="json")):
+        return None
+    return {**row, "reused": True}
+
+
+def _without_step_count(recipe: dict[str, Any]) -> dict[str, Any]:
+    return {**recipe, "train": {**recipe["train"], "max_steps": None}}
 
 
 def _fill_teacher_caches(
@@ -355,9 +371,10 @@ def _train_and_score(
 ) -> dict[str, Any]:
     run_dir = args.out / f"{model.key}_seed{seed}"
     saved = run_dir / "frontier_row.json"
-    if args.reuse and saved.is_file():
+    reused = _reusable_row(args, saved, recipe)
+    if reused is not None:
         console.print(f"[bold]{model.label}[/] seed {seed}: reusing {run_dir}")
-        return {**json.loads(saved.read_text(encoding="utf-8")), "reused": True}
+        return reused
     console.print(f"[bold]{model.label}[/] seed {seed}: {recipe.train.max_steps} steps")
     if model.distilled:
         summary = distill(recipe, teacher_path, run_dir)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 from benchmark_scripts import load_benchmark_script
+
+from scjd_edge.config import load_recipe
 
 frontier = load_benchmark_script("frontier")
 
@@ -90,3 +93,15 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
     reused = json.loads((again / "frontier_cmu_smoke.json").read_text())
     assert reused["teacher"]["reused"] and all(run["reused"] for run in reused["runs"])
     assert "(reused)" in (again / "frontier_cmu_smoke.md").read_text()
+
+
+def test_reuse_keeps_only_rows_trained_from_the_same_recipe(tmp_path):
+    recipe = load_recipe("frontier_scjd_cmu", ["train.max_steps=100"])
+    saved = tmp_path / "frontier_row.json"
+    saved.write_text(json.dumps({"recipe": recipe.model_dump(mode="json"), "val_mpjpe_mm": 1}))
+    reuse, fresh = argparse.Namespace(reuse=True), argparse.Namespace(reuse=False)
+    other_steps = load_recipe("frontier_scjd_cmu", ["train.max_steps=250"])
+    assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
+    assert frontier._reusable_row(fresh, saved, other_steps) is None
+    other_weights = load_recipe("frontier_scjd_cmu", ["distill.ajad_weight=0"])
+    assert frontier._reusable_row(reuse, saved, other_weights) is None
