@@ -48,7 +48,7 @@ from scjd_edge.bench.flops import (  # noqa: E402
 )
 from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
 from scjd_edge.bench.timing import seconds_per_training_step  # noqa: E402
-from scjd_edge.config import Recipe, load_recipe  # noqa: E402
+from scjd_edge.config import Recipe, load_recipe, validate_recipe  # noqa: E402
 from scjd_edge.distill.task import DistillTask, distill  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
 from scjd_edge.io import atomic_path, write_json, write_text  # noqa: E402
@@ -291,13 +291,16 @@ def _reusable_row(args: argparse.Namespace, saved: Path, recipe: Recipe) -> dict
     if not (args.reuse and saved.is_file()):
         return None
     row = json.loads(saved.read_text(encoding="utf-8"))
-    if _without_step_count(row["recipe"]) != _without_step_count(recipe.model_dump(mode="json")):
+    # Validated again, so that settings added since take their defaults.
+    saved_recipe = validate_recipe(row["recipe"], source=str(saved))
+    if _without_step_count(saved_recipe) != _without_step_count(recipe):
         return None
     return {**row, "reused": True}
 
 
-def _without_step_count(recipe: dict[str, Any]) -> dict[str, Any]:
-    return {**recipe, "train": {**recipe["train"], "max_steps": None}}
+def _without_step_count(recipe: Recipe) -> dict[str, Any]:
+    settings = recipe.model_dump(mode="json")
+    return {**settings, "train": {**settings["train"], "max_steps": None}}
 
 
 def _fill_teacher_caches(

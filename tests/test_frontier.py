@@ -96,12 +96,17 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
 
 
 def test_reuse_keeps_only_rows_trained_from_the_same_recipe(tmp_path):
-    recipe = load_recipe("frontier_scjd_cmu", ["train.max_steps=100"])
+    unflipped = "distill.teacher_flip=false"
+    recipe = load_recipe("frontier_scjd_cmu", ["train.max_steps=100", unflipped])
     saved = tmp_path / "frontier_row.json"
     saved.write_text(json.dumps({"recipe": recipe.model_dump(mode="json"), "val_mpjpe_mm": 1}))
     reuse, fresh = argparse.Namespace(reuse=True), argparse.Namespace(reuse=False)
-    other_steps = load_recipe("frontier_scjd_cmu", ["train.max_steps=250"])
+    other_steps = load_recipe("frontier_scjd_cmu", ["train.max_steps=250", unflipped])
     assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
     assert frontier._reusable_row(fresh, saved, other_steps) is None
+    older = recipe.model_dump(mode="json")
+    del older["distill"]["teacher_flip"]  # a row saved before that setting existed
+    saved.write_text(json.dumps({"recipe": older, "val_mpjpe_mm": 1}))
+    assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
     other_weights = load_recipe("frontier_scjd_cmu", ["distill.ajad_weight=0"])
     assert frontier._reusable_row(reuse, saved, other_weights) is None
