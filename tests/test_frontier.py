@@ -85,7 +85,13 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
     assert by_key["scjd"]["seeds"] == [0, 1] and by_key["causal0"]["lookahead_frames"] == 0
     assert by_key["causal5"]["lookahead_frames"] == 5
     assert all(run["steps"] >= 1 and run["test_poses"] > 0 for run in report["runs"])
-    assert set(report["teacher_cache_fill_s"]) == {"scjd", "causal0", "causal5", "ajad_uniform"}
+    assert set(report["teacher_cache_fill_s"]) == {
+        "scjd",
+        "causal0",
+        "causal5",
+        "scjd_all_terms",
+        "ajad_uniform",
+    }
     assert (tmp_path / "frontier_cmu_smoke.png").stat().st_size > 0
     assert "## Goals" in (tmp_path / "frontier_cmu_smoke.md").read_text()
     again = tmp_path / "again"
@@ -108,5 +114,5 @@ def test_reuse_keeps_only_rows_trained_from_the_same_recipe(tmp_path):
     del older["distill"]["teacher_flip"]  # a row saved before that setting existed
     saved.write_text(json.dumps({"recipe": older, "val_mpjpe_mm": 1}))
     assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
-    other_weights = load_recipe("frontier_scjd_cmu", ["distill.ajad_weight=0"])
-    assert frontier._reusable_row(reuse, saved, other_weights) is None
+    other_lr = load_recipe("frontier_scjd_cmu", ["train.lr=1e-4", unflipped])
+    assert frontier._reusable_row(reuse, saved, other_lr) is None
