@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from scjd_edge.errors import ExportError
+from scjd_edge.errors import ArtifactSkipped
 from scjd_edge.export.onnx_export import INPUT_NAMES
 from scjd_edge.export.qdq_placement import default_int8_layers, layer_name, weight_layers
 from scjd_edge.export.quantize import write_cpu_int8
@@ -143,8 +143,8 @@ def choose_cpu_int8_layers(
 
     Returns {"int8_layers", "speed" (layer_speed rows), "sensitivity" (ranked rows, or
     None when the faster layers met the target at once), "steps" (mixed precision),
-    "validation" (the chosen placement's measurements)}. ExportError when no layer is
-    faster in int8.
+    "validation" (the chosen placement's measurements)}. ArtifactSkipped when no layer
+    is faster in int8.
     """
     fp32_onnx = Path(fp32_onnx)
     with tempfile.TemporaryDirectory(prefix="scjd-cpu-int8-") as folder:
@@ -157,7 +157,7 @@ def choose_cpu_int8_layers(
         speed = layer_speed(fp32_onnx, work / "all.onnx", candidates, feeds_by_batch)
         faster = [row["layer"] for row in speed if row["faster"]]
         if not faster:
-            raise ExportError(
+            raise ArtifactSkipped(
                 f"{fp32_onnx}: no weight layer runs faster in int8 than in FP32 on ONNX "
                 f"Runtime CPU at batches {sorted(feeds_by_batch)}; no CPU INT8 form written"
             )

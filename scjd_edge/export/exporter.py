@@ -34,7 +34,7 @@ from rich.table import Table
 
 from scjd_edge import __version__
 from scjd_edge.contract import Deployment
-from scjd_edge.errors import ExportError, ScjdError
+from scjd_edge.errors import ArtifactSkipped, ExportError, ScjdError
 from scjd_edge.export import cpu_int8, quantize, tensorrt_plan
 from scjd_edge.export.onnx_export import (
     build_metadata,
@@ -265,7 +265,7 @@ def _attempt(
     make: Callable[[], dict],
     companions: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Run one format's export; its manifest row records success or the reason it failed.
+    """Run one format's export; its manifest row records success, a skip or a failure, with why.
 
     companions: files written with `path` (an engine's sidecar), removed with it on failure.
     """
@@ -273,6 +273,10 @@ def _attempt(
     started = time.perf_counter()
     try:
         row.update(make())
+    except ArtifactSkipped as skipped:
+        row.update(status="skipped", reason=str(skipped))
+        path.unlink(missing_ok=True)
+        console.print(f"[yellow]{kind} {precision} skipped:[/] {escape(str(skipped))}")
     except Exception as error:  # a failed format is reported, not fatal (Ultralytics-style)
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
@@ -398,6 +402,9 @@ def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[
     }
 
 
+STATUS_STYLE = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]failed[/]"}
+
+
 def _print_summary(manifest: dict, out_dir: Path) -> None:
     """One row per artifact."""
     table = Table("format", "precision", "status", "MB", "MPJPE mm", "vs torch mm", "file / reason")
@@ -406,7 +413,7 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
         table.add_row(
             row["format"],
             row["precision"],
-            "[green]ok[/]" if ok else "[red]failed[/]",
+            STATUS_STYLE[row["status"]],
             f"{row['size_bytes'] / 1e6:.3f}" if ok else "",
             f"{row['mpjpe_mm']:.2f}" if ok and "mpjpe_mm" in row else "",
             f"{row['mpjpe_delta_mm']:+.3f}" if ok and "mpjpe_delta_mm" in row else "",
