@@ -4,7 +4,8 @@ One run trains and scores, on the same data and machine:
   the teacher (recipes/frontier_teacher_cmu.yaml), given `teacher_minutes`;
   SCJD students (recipes/frontier_scjd_cmu.yaml), the same student without distillation,
   and the VideoPose3D-style TCN-27 (recipes/tcn27_cmu.yaml), each with every seed;
-  causal SCJD students (lookahead 0 and 5 frames), a teacher-free AJAD control, and a
+  causal SCJD students (lookahead 0 and 5 frames), the student with all four SCJD terms at
+  METHOD.md's weights and the same with a teacher-free AJAD target (controls), and a
   PoseFormerV2-style baseline near the student's MACs per delivered pose.
 Every model but the teacher gets the same training time: its optimiser steps are its
 budget divided by its step time, measured for all models in interleaved rounds
@@ -48,7 +49,7 @@ from scjd_edge.bench.flops import (  # noqa: E402
 )
 from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
 from scjd_edge.bench.timing import seconds_per_training_step  # noqa: E402
-from scjd_edge.config import Recipe, load_recipe  # noqa: E402
+from scjd_edge.config import Recipe, load_recipe, validate_recipe  # noqa: E402
 from scjd_edge.distill.task import DistillTask, distill  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
 from scjd_edge.io import atomic_path, write_json, write_text  # noqa: E402
@@ -83,6 +84,14 @@ class Model:
 
 
 NO_DISTILLATION = tuple(f"distill.{term}_weight=0" for term in DISTILL_TERMS)
+# The four SCJD terms at METHOD.md's weights (the recipe keeps only those that helped on
+# validation): the method as specified, as a control.
+ALL_FOUR_TERMS = (
+    "distill.output_weight=1",
+    "distill.djed_weight=0.01",
+    "distill.ajad_weight=10",
+    "distill.tcd_weight=1",
+)
 
 
 def listed_offsets(*offsets: int) -> tuple[str, ...]:
@@ -111,6 +120,7 @@ MODELS = (
         "frontier_scjd_cmu",
         listed_offsets(-13, -6, -3, -1, 0),
         distilled=True,
+        every_seed=True,
     ),
     Model(
         "causal5",
@@ -120,10 +130,17 @@ MODELS = (
         distilled=True,
     ),
     Model(
-        "ajad_uniform",
-        "SCJD with teacher-free AJAD target (control)",
+        "scjd_all_terms",
+        "SCJD with all four terms (METHOD.md weights)",
         "frontier_scjd_cmu",
-        ("distill.ajad.target=uniform",),
+        ALL_FOUR_TERMS,
+        distilled=True,
+    ),
+    Model(
+        "ajad_uniform",
+        "all four terms, teacher-free AJAD target (control)",
+        "frontier_scjd_cmu",
+        (*ALL_FOUR_TERMS, "distill.ajad.target=uniform"),
         distilled=True,
     ),
     Model(
@@ -140,6 +157,7 @@ MODELS = (
             "model.dct_coefficients=3",
             "train.test_flip=false",
         ),
+        every_seed=True,
     ),
 )
 
@@ -271,9 +289,10 @@ def _teacher(args: argparse.Namespace, budget: Budget, console: Console) -> dict
         "frontier_teacher_cmu", args, budget, budget.teacher_overrides, budget.seeds[0]
     )
     saved = args.out / "teacher" / "frontier_row.json"
-    if args.reuse and saved.is_file():
+    reused = _reusable_row(args, saved, recipe)
+    if reused is not None:
         console.print(f"[bold]teacher[/]: reusing {saved.parent}")
-        return {**json.loads(saved.read_text(encoding="utf-8")), "reused": True}
+        return reused
     timed = {"teacher": (TeacherTask(recipe), recipe)}
     seconds = statistics.median(_interleaved_step_times(timed, budget)["teacher"])
     recipe.train.max_steps = max(1, round(budget.teacher_minutes * 60 / seconds))
@@ -282,6 +301,24 @@ def _teacher(args: argparse.Namespace, budget: Budget, console: Console) -> dict
     row = _score(args, recipe, summary, console)
     write_json(saved, row)
     return row
+
+
+def _reusable_row(args: argparse.Namespace, saved: Path, recipe: Recipe) -> dict | None:
+    """With --reuse, the saved row of a model trained from this same recipe (its step count
+    aside: that comes from this run's timing), marked reused; None means train it."""
+    if not (args.reuse and saved.is_file()):
+        return None
+    row = json.loads(saved.read_text(encoding="utf-8"))
+    # Validated again, so that settings added since take their defaults.
+    saved_recipe = validate_recipe(row["recipe"], source=str(saved))
+    if _without_step_count(saved_recipe) != _without_step_count(recipe):
+        return None
+    return {**row, "reused": True}
+
+
+def _without_step_count(recipe: Recipe) -> dict[str, Any]:
+    settings = recipe.model_dump(mode="json")
+    return {**settings, "train": {**settings["train"], "max_steps": None}}
 
 
 def _fill_teacher_caches(
@@ -355,9 +392,10 @@ def _train_and_score(
 ) -> dict[str, Any]:
     run_dir = args.out / f"{model.key}_seed{seed}"
     saved = run_dir / "frontier_row.json"
-    if args.reuse and saved.is_file():
+    reused = _reusable_row(args, saved, recipe)
+    if reused is not None:
         console.print(f"[bold]{model.label}[/] seed {seed}: reusing {run_dir}")
-        return {**json.loads(saved.read_text(encoding="utf-8")), "reused": True}
+        return reused
     console.print(f"[bold]{model.label}[/] seed {seed}: {recipe.train.max_steps} steps")
     if model.distilled:
         summary = distill(recipe, teacher_path, run_dir)

@@ -7,12 +7,13 @@ method chosen on the validation split (`auto`), the per-layer sensitivity rankin
 needed, mixed precision (INT8 is kept even past the gate, `force`, so that it is measured).
 Optionally NVIDIA ModelOpt's ONNX PTQ (`modelopt.onnx.quantization`, run with the Python
 given as --modelopt-python so that it stays out of this environment) quantizes the same
-FP32 ONNX on the same calibration windows. The same INT8 layers are also written in the
-CPU form (`quantize.write_cpu_int8`: dynamic, DynamicQuantizeMatMul) and gated alike on
-validation. Then, once, on the test subjects: MPJPE and mean |INT8 - FP32| per joint; and
-FP32 vs both INT8 files' latency on ONNX Runtime CPU at batch 1 and 64, timed in
-interleaved rounds (the order reversed every round) in one process. Writes
-quantization_cpu.{md,json} with a `goals` list judged from the numbers.
+FP32 ONNX on the same calibration windows. The exporter also writes the CPU form
+(`export.cpu_int8`: dynamic, DynamicQuantizeMatMul, its layers chosen by profiled speed and
+the same validation gate). Then, once, on the test subjects: MPJPE and mean |INT8 - FP32|
+per joint; FP32 vs both INT8 files' latency on ONNX Runtime CPU at batch 1 and 64, timed
+in interleaved rounds in one process (bench.timing.measure_interleaved; speed-ups as
+medians of per-round ratios, bench.ratios); and ORT's per-op kernel profile of FP32 and the
+CPU form. Writes quantization_cpu.{md,json} with a `goals` list judged from the numbers.
 
     python benchmarks/quantization.py --data ../shared/data/cmu \\
         --model student=runs/scjd_cmu/best.pt --model teacher=runs/teacher_cmu/best.pt \\
@@ -38,20 +39,22 @@ from rich.console import Console
 
 from scjd_edge.bench.device import device_report
 from scjd_edge.bench.goals import goals_markdown, judged
-from scjd_edge.bench.timing import measure_latency
+from scjd_edge.bench.ratios import speed_ratio
+from scjd_edge.bench.timing import TimedCall, TimingStats, measure_interleaved
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.errors import ScjdError
+from scjd_edge.export.cpu_int8 import layer_kernel_ms, node_kernel_ms
 from scjd_edge.export.exporter import EVAL_WINDOWS, export_checkpoint, load_split_windows
 from scjd_edge.export.onnx_export import (
+    INPUT_NAMES,
     METADATA_PREFIX,
     read_metadata,
     set_metadata,
     stamp_graph_sha256,
 )
 from scjd_edge.export.qdq_placement import layer_name, quantized_node_names
-from scjd_edge.export.quantize import write_cpu_int8
 from scjd_edge.export.runtime import load_predictor, predict_windows
-from scjd_edge.io import atomic_path, write_json, write_text
+from scjd_edge.io import atomic_path, sha256_file, write_json, write_text
 from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +65,8 @@ SPEED_BATCHES = (1, 64)
 # The timed files: "int8" is the exporter's QDQ file (the TensorRT form), "cpu_int8" the
 # CPU form of the same layers; the speed goals are judged on the CPU form.
 TIMED = ("fp32", "int8", "cpu_int8")
+ARTIFACTS = {"fp32": "fp32", "int8": "int8", "cpu_int8": "int8-cpu"}  # key: manifest precision
+TOP_OPS = 6  # op types listed per profile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +138,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "note": args.note,
         "device": device,
         "threads": args.threads,
+        "rounds": args.rounds,
+        "seconds": args.seconds,
         "calib_samples": args.calib_samples,
         "test_windows": args.test_windows,
         "validation_windows": EVAL_WINDOWS,
@@ -156,10 +163,9 @@ def run_model(name: str, checkpoint: Path, args: argparse.Namespace, console: Co
     rows = {row["precision"]: row for row in manifest["artifacts"]}
     if rows["int8"]["status"] != "ok":
         raise ScjdError(f"{name}: INT8 export failed: {rows['int8']['reason']}")
-    paths = {"fp32": work / rows["fp32"]["file"], "int8": work / rows["int8"]["file"]}
-    paths["cpu_int8"] = paths["int8"].with_name(paths["int8"].stem + ".cpu.onnx")
-    write_cpu_int8(paths["fp32"], paths["cpu_int8"], rows["int8"]["quantization"]["int8_layers"])
-    cpu_validation = _validation(checkpoint, paths["fp32"], paths["cpu_int8"], args.data)
+    if rows["int8-cpu"]["status"] != "ok":
+        raise ScjdError(f"{name}: INT8 CPU form failed: {rows['int8-cpu']['reason']}")
+    paths = {key: work / rows[row]["file"] for key, row in ARTIFACTS.items()}
     modelopt = None
     if args.modelopt_python:
         samples = args.modelopt_samples or args.calib_samples
@@ -170,17 +176,25 @@ def run_model(name: str, checkpoint: Path, args: argparse.Namespace, console: Co
     test = test_accuracy(paths, windows, pose_3d)
     console.print(json.dumps(test, indent=1))
     timing = interleaved_timing({name: paths[name] for name in TIMED}, windows, args, console)
+    placement = rows["int8-cpu"]["placement"]
+    profile = kernel_profile(paths, windows, [row["layer"] for row in placement["speed"]])
     return {
         "checkpoint": str(checkpoint),
+        "checkpoint_sha256": sha256_file(checkpoint),
         "kind": load_checkpoint(checkpoint)["kind"],
         "model": manifest["model"],
         "deployment": manifest["deployment"],
         "int8": rows["int8"]["quantization"],
         "int8_file": {"size_bytes": rows["int8"]["size_bytes"], "fp32": rows["fp32"]["size_bytes"]},
-        "cpu_int8": {"validation": cpu_validation, "size_bytes": paths["cpu_int8"].stat().st_size},
+        "cpu_int8": {
+            "validation": rows["int8-cpu"]["validation"],
+            "placement": placement,
+            "size_bytes": rows["int8-cpu"]["size_bytes"],
+        },
         "modelopt": modelopt,
         "test": test,
         "timing": timing,
+        "profile": profile,
     }
 
 
@@ -289,40 +303,81 @@ def interleaved_timing(
     args: argparse.Namespace,
     console: Console,
 ) -> dict[str, Any]:
-    """Model latency (prepared inputs) of every file at each batch, in alternating rounds
-    (the order of `paths` in even rounds, reversed in odd ones) so that load changes on the
-    shared CPU hit all alike. p50 per round; the median over rounds is reported; speedups
-    and rounds won are of each INT8 file against "fp32"."""
+    """Model latency (prepared inputs) of every file at each batch, timed together by
+    bench.timing.measure_interleaved (rounds fp32, int8, cpu_int8, fp32, ...) so that load
+    changes on the shared CPU hit all alike. Speed-ups of each INT8 file against "fp32" by
+    bench.ratios.speed_ratio: FP32 p50 / INT8 p50 of the same round, median over rounds."""
     predictors = {name: load_predictor(path, threads=args.threads) for name, path in paths.items()}
     results = {}
     for batch in SPEED_BATCHES:
         inputs = predictors["fp32"].prepare(windows[:batch])[:2]
-        p50s: dict[str, list[float]] = {name: [] for name in paths}
-        for round_index in range(args.rounds):
-            order = list(paths) if round_index % 2 == 0 else list(paths)[::-1]
-            for precision in order:
-                predictor = predictors[precision]
-                stats = measure_latency(
-                    lambda predictor=predictor, inputs=inputs: predictor.run_model(*inputs),
-                    batch,
-                    warmup=3,
-                    seconds=args.seconds,
-                    rounds=1,
-                )
-                p50s[precision].append(stats.p50_ms)
-        median = {precision: float(np.median(values)) for precision, values in p50s.items()}
-        int8_files = [name for name in paths if name != "fp32"]
+        calls = [
+            TimedCall(
+                lambda predictor=predictor, inputs=inputs: predictor.run_model(*inputs), batch
+            )
+            for predictor in predictors.values()
+        ]
+        measured = measure_interleaved(calls, warmup=3, seconds=args.seconds, rounds=args.rounds)
+        failed = [
+            name
+            for name, stats in zip(paths, measured, strict=True)
+            if not isinstance(stats, TimingStats)
+        ]
+        if failed:
+            raise ScjdError(f"timing failed for {failed}: {measured[list(paths).index(failed[0])]}")
+        rows = {
+            name: _ratio_row(name, batch, stats)
+            for name, stats in zip(paths, measured, strict=True)
+        }
         results[str(batch)] = {
-            "p50_ms_per_round": p50s,
-            "median_p50_ms": median,
-            "speedup": {name: median["fp32"] / median[name] for name in int8_files},
-            "faster_rounds": {
-                name: sum(i < f for f, i in zip(p50s["fp32"], p50s[name], strict=True))
-                for name in int8_files
+            "stats": {name: row["model_latency"] for name, row in rows.items()},
+            "speedup": {
+                name: speed_ratio(rows[name], rows["fp32"]) for name in paths if name != "fp32"
             },
         }
-        console.print(f"batch {batch}: {results[str(batch)]['median_p50_ms']}")
+        console.print(f"batch {batch}: p50 ms {_p50s(results[str(batch)])}")
     return results
+
+
+def _ratio_row(precision: str, batch: int, stats: TimingStats) -> dict[str, Any]:
+    """A bench row as bench.ratios compares them: one ORT CPU session of one file."""
+    return {
+        "model": "onnx",
+        "backend": "onnxruntime",
+        "variant": "cpu",
+        "device": "cpu",
+        "batch": batch,
+        "precision": precision,
+        "model_latency": stats.as_dict(),
+    }
+
+
+def _p50s(timing: dict[str, Any]) -> dict[str, float]:
+    return {name: round(stats["p50_ms"], 3) for name, stats in timing["stats"].items()}
+
+
+def kernel_profile(
+    paths: dict[str, Path], windows: np.ndarray, weight_layers: list[str]
+) -> dict[str, Any]:
+    """Where the time goes, per batch, FP32 vs the CPU form (ORT profiler, 1 thread, each
+    node's median kernel time): the total, the weight layers' part, the top op types."""
+    predictor = load_predictor(paths["fp32"])
+    profile = {}
+    for batch in SPEED_BATCHES:
+        feeds = dict(zip(INPUT_NAMES, predictor.prepare(windows[:batch])[:2], strict=True))
+        profile[str(batch)] = {}
+        for name in ("fp32", "cpu_int8"):
+            nodes = node_kernel_ms(paths[name], feeds)
+            by_op: dict[str, float] = {}
+            for op_type, milliseconds in nodes.values():
+                by_op[op_type] = by_op.get(op_type, 0.0) + milliseconds
+            top = sorted(by_op.items(), key=lambda item: -item[1])[:TOP_OPS]
+            profile[str(batch)][name] = {
+                "total_ms": sum(by_op.values()),
+                "weight_layers_ms": sum(layer_kernel_ms(nodes, weight_layers).values()),
+                "top_op_types_ms": dict(top),
+            }
+    return profile
 
 
 def goals(models: dict[str, dict]) -> list[dict[str, Any]]:
@@ -333,14 +388,16 @@ def goals(models: dict[str, dict]) -> list[dict[str, Any]]:
         for key, label in (("int8", "INT8 QDQ"), ("cpu_int8", "INT8 CPU form")):
             rows += _accuracy_goals(name, label, model, key, target)
         for batch, timing in model["timing"].items():
-            median = timing["median_p50_ms"]
+            cpu, qdq = timing["speedup"]["cpu_int8"], timing["speedup"]["int8"]
             rows.append(
                 judged(
-                    f"{name}: INT8 (CPU form) faster than FP32 on ORT CPU at batch {batch}",
-                    median["cpu_int8"] < median["fp32"],
-                    f"p50 {median['fp32']:.3f} -> {median['cpu_int8']:.3f} ms "
-                    f"({timing['speedup']['cpu_int8']:.2f}x; QDQ file "
-                    f"{timing['speedup']['int8']:.2f}x)",
+                    f"{name}: INT8 (CPU form) faster than FP32 on ORT CPU at batch {batch} "
+                    "(median of per-round speed-ups > 1)",
+                    cpu["median"] > 1.0,
+                    f"{cpu['median']:.3f}x (rounds {cpu['min']:.2f}-{cpu['max']:.2f}x; p50 "
+                    f"{timing['stats']['fp32']['p50_ms']:.3f} -> "
+                    f"{timing['stats']['cpu_int8']['p50_ms']:.3f} ms; QDQ file "
+                    f"{qdq['median']:.3f}x)",
                 )
             )
     return rows
@@ -381,7 +438,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Device: {device['summary']}; ONNX Runtime CPU execution provider, "
         f"{report['threads']} intra-op thread(s) for timing. **The 2 cores were shared** with "
         "other jobs (load averages below): latencies are noisy; FP32 and INT8 were timed in "
-        "alternating rounds so that both saw the same load.",
+        f"{report['rounds']} interleaved rounds of {report['seconds']} s per file so that all "
+        "saw the same load, and the speed goals are judged on the median per-round ratio.",
         f"- Data: real CMU motion capture (`{report['data']}`), ground-truth 2D. Calibration: "
         f"{report['calib_samples']} windows spread evenly over the training split; every "
         f"choice (calibration method, mixed precision) on {report['validation_windows']} "
@@ -402,6 +460,8 @@ def _model_markdown(name: str, model: dict[str, Any]) -> list[str]:
     int8, config = model["int8"], model["model"]
     lines = [
         f"## {name} (`{model['checkpoint']}`)",
+        "",
+        f"Checkpoint sha256 `{model['checkpoint_sha256']}`.",
         "",
         f"Measured {model['date']} in {model['wall_time_s'] / 60:.1f} min (1-minute load "
         f"average {model['load_average_1m'][0]:.1f} at the start, "
@@ -463,7 +523,7 @@ def _model_markdown(name: str, model: dict[str, Any]) -> list[str]:
     ]
     for key, label in (
         ("int8", "INT8, onnxruntime.quantization"),
-        ("cpu_int8", "INT8 CPU form (dynamic), same layers"),
+        ("cpu_int8", "INT8 CPU form (dynamic)"),
         ("modelopt_int8", "INT8, ModelOpt"),
     ):
         if key in model["test"]:
@@ -472,16 +532,14 @@ def _model_markdown(name: str, model: dict[str, Any]) -> list[str]:
                 f"| {label} | {row['mpjpe_mm']:.2f} | {row['mpjpe_delta_mm']:+.3f} | "
                 f"{row['joint_deviation_mm']:.3f} |"
             )
-    cpu = model["cpu_int8"]["validation"]
+    lines += ["", *_cpu_form_markdown(model["cpu_int8"])]
     lines += [
-        "",
-        f"INT8 CPU form (same layers, DynamicQuantizeMatMul, "
-        f"{model['cpu_int8']['size_bytes'] / 1e3:.0f} kB): validation MPJPE "
-        f"{cpu['mpjpe_delta_mm']:+.3f} mm, deviation {cpu['joint_deviation_mm']:.3f} mm.",
         "",
         *_modelopt_markdown(model["modelopt"]),
         "",
         *_timing_markdown(model["timing"]),
+        "",
+        *_profile_markdown(model["profile"]),
     ]
     return lines
 
@@ -501,21 +559,79 @@ def _modelopt_markdown(modelopt: dict | None) -> list[str]:
     ]
 
 
+def _cpu_form_markdown(cpu: dict[str, Any]) -> list[str]:
+    placement, validation = cpu["placement"], cpu["validation"]
+    lines = [
+        f"INT8 CPU form ({cpu['size_bytes'] / 1e3:.0f} kB), placement measured: per-layer "
+        "kernel time on ORT CPU (profiler, 1 thread, median of 20 runs per node), FP32 "
+        "(MatMul + bias Add) vs int8 (DynamicQuantizeMatMul), with every candidate layer in "
+        "int8:",
+        "",
+        "| layer | FP32 b1 (ms) | int8 b1 (ms) | FP32 b64 (ms) | int8 b64 (ms) | faster |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in placement["speed"]:
+        fp32, int8 = row["fp32_ms"], row["int8_ms"]
+        lines.append(
+            f"| {row['layer']} | {fp32['1']:.4f} | {int8['1']:.4f} | {fp32['64']:.3f} | "
+            f"{int8['64']:.3f} | {'yes' if row['faster'] else 'no'} |"
+        )
+    lines += ["", "Then the validation gate on the faster layers:", ""]
+    lines += [
+        f"- {step['float_layer'] or 'start'}: {step['quantized_layers']} layers in INT8, "
+        f"MPJPE {step['mpjpe_delta_mm']:+.3f} mm, deviation {step['joint_deviation_mm']:.3f} mm"
+        for step in placement["steps"]
+    ]
+    lines += [
+        "",
+        f"Final CPU form: {len(placement['int8_layers'])} layers in INT8 "
+        f"({', '.join(placement['int8_layers'])}); validation MPJPE "
+        f"{validation['mpjpe_delta_mm']:+.3f} mm, deviation "
+        f"{validation['joint_deviation_mm']:.3f} mm.",
+    ]
+    return lines
+
+
 def _timing_markdown(timing: dict[str, Any]) -> list[str]:
     lines = [
-        "| batch | FP32 p50 (ms) | INT8 QDQ p50 (ms) | speedup | INT8 CPU form p50 (ms) | "
-        "speedup | rounds CPU form faster |",
+        "Latency (model only, interleaved rounds; p50 over all rounds; speed-up = FP32 p50 / "
+        "INT8 p50 of the same round, median over rounds, min-max beside it):",
+        "",
+        "| batch | FP32 p50 (ms) | INT8 QDQ p50 (ms) | speed-up | INT8 CPU form p50 (ms) | "
+        "speed-up | rounds CPU form faster |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for batch, row in timing.items():
-        median, speedup = row["median_p50_ms"], row["speedup"]
-        rounds = len(row["p50_ms_per_round"]["fp32"])
+        stats, speedup = row["stats"], row["speedup"]
+        cpu = speedup["cpu_int8"]
+        faster = sum(ratio > 1.0 for ratio in cpu["per_round"])
         lines.append(
-            f"| {batch} | {median['fp32']:.3f} | {median['int8']:.3f} | {speedup['int8']:.2f}x | "
-            f"{median['cpu_int8']:.3f} | {speedup['cpu_int8']:.2f}x | "
-            f"{row['faster_rounds']['cpu_int8']} of {rounds} |"
+            f"| {batch} | {stats['fp32']['p50_ms']:.3f} | {stats['int8']['p50_ms']:.3f} | "
+            f"{speedup['int8']['median']:.3f}x | {stats['cpu_int8']['p50_ms']:.3f} | "
+            f"{cpu['median']:.3f}x ({cpu['min']:.2f}-{cpu['max']:.2f}) | "
+            f"{faster} of {len(cpu['per_round'])} |"
         )
-    return ["Latency (model only, median over rounds of each round's p50):", "", *lines]
+    return lines
+
+
+def _profile_markdown(profile: dict[str, Any]) -> list[str]:
+    lines = [
+        "Where the time goes (ORT profiler, 1 thread, sum of each node's median kernel time "
+        "per run, profiling overhead included; weight layers = the CPU form's candidate "
+        "layers, the only ones int8 can speed up). The two files were profiled one after the "
+        "other, not interleaved: their totals also differ by the load of the moment.",
+        "",
+        "| batch | file | kernels (ms) | weight layers (ms) | share | top op types (ms) |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for batch, files in profile.items():
+        for name, row in files.items():
+            top = ", ".join(f"{op} {ms:.3f}" for op, ms in row["top_op_types_ms"].items())
+            lines.append(
+                f"| {batch} | {name} | {row['total_ms']:.3f} | {row['weight_layers_ms']:.3f} | "
+                f"{row['weight_layers_ms'] / row['total_ms']:.0%} | {top} |"
+            )
+    return lines
 
 
 def write_sensitivity_plot(path: Path, report: dict[str, Any]) -> None:

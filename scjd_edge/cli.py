@@ -292,7 +292,7 @@ def export(
         manifest = export_onnx_engine(model, out, options)
     else:
         manifest = export_checkpoint(model, out, options)
-    failed = [a for a in manifest["artifacts"] if a.get("status") != "ok"]
+    failed = [a for a in manifest["artifacts"] if a.get("status") == "failed"]
     if failed:
         raise typer.Exit(code=1)
 

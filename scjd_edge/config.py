@@ -161,6 +161,9 @@ class DistillConfig(_Section):
     # Keep the teacher's targets of every training window on disk beside the teacher
     # (distill/teacher_cache.py): the teacher runs once per window, not once per step.
     teacher_cache: bool = False
+    # Output and TCD targets: the teacher's poses averaged over the window and its mirror
+    # (test-time flip), as the teacher is scored; DJED/AJAD features stay single-pass.
+    teacher_flip: bool = False
 
     @model_validator(mode="after")
     def _offsets_match_sampling(self) -> DistillConfig:

@@ -26,6 +26,11 @@ class ExportError(ScjdError):
     """An ONNX model or TensorRT engine cannot be produced, loaded or trusted."""
 
 
+class ArtifactSkipped(ExportError):
+    """An optional export artifact that would not pay on this machine (e.g. an INT8 file
+    with no layer faster than FP32): reported as skipped, with the reason, not as failed."""
+
+
 class OutputError(ScjdError):
     """An output file or folder cannot be written (read-only, inside a file, disk full)."""
 

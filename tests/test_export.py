@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.formats import load_dataset
-from scjd_edge.errors import CheckpointError, DataError, ExportError
-from scjd_edge.export import quantize
+from scjd_edge.errors import ArtifactSkipped, CheckpointError, DataError, ExportError
+from scjd_edge.export import exporter, quantize
 from scjd_edge.export.exporter import export_checkpoint, load_split_windows
 from scjd_edge.export.onnx_export import check_parity, read_deployment, read_metadata
 from scjd_edge.export.runtime import Predictor, load_predictor, predict_windows
@@ -339,16 +339,32 @@ def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
         assert f"{flag} -0.5 mm: expected a threshold >= 0 mm" in result.output
 
 
-def test_the_cpu_int8_form_holds_the_qdq_files_layers_in_dynamic_form(exported):
+def test_the_cpu_int8_form_holds_its_measured_layers_in_dynamic_form(exported):
     import onnx
 
     rows = exported["rows"]
     cpu = onnx.load(exported["onnx"]["int8-cpu"])
-    qdq_layers = rows["int8"]["quantization"]["int8_layers"]
+    placement = rows["int8-cpu"]["placement"]
+    faster = [row["layer"] for row in placement["speed"] if row["faster"]]
+    assert placement["int8_layers"] and set(placement["int8_layers"]) <= set(faster)
     metadata = {entry.key: entry.value for entry in cpu.metadata_props}
-    assert json.loads(metadata["scjd_edge.int8_layers"]) == qdq_layers
+    assert json.loads(metadata["scjd_edge.int8_layers"]) == placement["int8_layers"]
     assert metadata["scjd_edge.int8_form"] == "dynamic"
-    assert sum(node.op_type == "MatMulInteger" for node in cpu.graph.node) == len(qdq_layers)
+    integer = sum(node.op_type == "MatMulInteger" for node in cpu.graph.node)
+    assert integer == len(placement["int8_layers"])
     assert not any(node.op_type == "QuantizeLinear" for node in cpu.graph.node)
     validation = rows["int8-cpu"]["validation"]
     assert validation["mpjpe_delta_mm"] <= 0.5 and validation["joint_deviation_mm"] <= 2.0
+
+
+def test_a_skipped_artifact_is_listed_with_its_reason_and_leaves_no_file(tmp_path):
+    manifest = {"artifacts": []}
+    path = tmp_path / "tiny.int8.cpu.onnx"
+    path.write_bytes(b"half written")
+
+    def no_layer_pays() -> dict:
+        raise ArtifactSkipped("no weight layer runs faster in int8")
+
+    row = exporter._attempt(manifest, "onnx", "int8-cpu", path, no_layer_pays)
+    assert row["status"] == "skipped" and row["reason"] == "no weight layer runs faster in int8"
+    assert manifest["artifacts"] == [row] and not path.exists()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 from benchmark_scripts import load_benchmark_script
+
+from scjd_edge.config import load_recipe
 
 frontier = load_benchmark_script("frontier")
 
@@ -82,7 +85,13 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
     assert by_key["scjd"]["seeds"] == [0, 1] and by_key["causal0"]["lookahead_frames"] == 0
     assert by_key["causal5"]["lookahead_frames"] == 5
     assert all(run["steps"] >= 1 and run["test_poses"] > 0 for run in report["runs"])
-    assert set(report["teacher_cache_fill_s"]) == {"scjd", "causal0", "causal5", "ajad_uniform"}
+    assert set(report["teacher_cache_fill_s"]) == {
+        "scjd",
+        "causal0",
+        "causal5",
+        "scjd_all_terms",
+        "ajad_uniform",
+    }
     assert (tmp_path / "frontier_cmu_smoke.png").stat().st_size > 0
     assert "## Goals" in (tmp_path / "frontier_cmu_smoke.md").read_text()
     again = tmp_path / "again"
@@ -90,3 +99,20 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
     reused = json.loads((again / "frontier_cmu_smoke.json").read_text())
     assert reused["teacher"]["reused"] and all(run["reused"] for run in reused["runs"])
     assert "(reused)" in (again / "frontier_cmu_smoke.md").read_text()
+
+
+def test_reuse_keeps_only_rows_trained_from_the_same_recipe(tmp_path):
+    unflipped = "distill.teacher_flip=false"
+    recipe = load_recipe("frontier_scjd_cmu", ["train.max_steps=100", unflipped])
+    saved = tmp_path / "frontier_row.json"
+    saved.write_text(json.dumps({"recipe": recipe.model_dump(mode="json"), "val_mpjpe_mm": 1}))
+    reuse, fresh = argparse.Namespace(reuse=True), argparse.Namespace(reuse=False)
+    other_steps = load_recipe("frontier_scjd_cmu", ["train.max_steps=250", unflipped])
+    assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
+    assert frontier._reusable_row(fresh, saved, other_steps) is None
+    older = recipe.model_dump(mode="json")
+    del older["distill"]["teacher_flip"]  # a row saved before that setting existed
+    saved.write_text(json.dumps({"recipe": older, "val_mpjpe_mm": 1}))
+    assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
+    other_lr = load_recipe("frontier_scjd_cmu", ["train.lr=1e-4", unflipped])
+    assert frontier._reusable_row(reuse, saved, other_lr) is None

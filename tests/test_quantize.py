@@ -17,7 +17,8 @@ from scjd_edge.config import Recipe
 from scjd_edge.contract import Deployment
 from scjd_edge.data.builtin import BUILTIN_CMU
 from scjd_edge.data.formats import load_dataset
-from scjd_edge.export import quantize
+from scjd_edge.errors import ExportError
+from scjd_edge.export import cpu_int8, quantize
 from scjd_edge.export.calibration import CALIBRATION_METHODS
 from scjd_edge.export.exporter import export_checkpoint, load_split_windows
 from scjd_edge.export.onnx_export import read_metadata
@@ -28,6 +29,7 @@ from scjd_edge.export.qdq_placement import (
     weight_layers,
 )
 from scjd_edge.export.runtime import load_predictor
+from scjd_edge.export.sensitivity import Int8Evaluator, Target
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, save_untrained_checkpoint
 
 CMU_SPLIT = {
@@ -185,3 +187,75 @@ def test_cpu_form_runs_the_same_layers_as_dynamic_int8_matmuls(fp32_model, tmp_p
     assert np.abs(int8_pose - fp32_pose).max() < 0.05 * np.abs(fp32_pose).max()
     with pytest.raises(Exception, match=r"\['nope'\] are not weight layers"):
         quantize.write_cpu_int8(fp32_model["onnx"], tmp_path / "x.onnx", ["nope"])
+
+
+def _profile_feeds(fp32_model, batch: int) -> dict[str, np.ndarray]:
+    return {name: array[:batch] for name, array in fp32_model["calibration"].items()}
+
+
+def test_the_profile_times_every_kernel_ort_runs_and_sums_them_per_layer(fp32_model, tmp_path):
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(fp32_model["onnx"]), options, providers=["CPUExecutionProvider"])
+    optimized = {n.name: n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node}
+    nodes = cpu_int8.node_kernel_ms(fp32_model["onnx"], _profile_feeds(fp32_model, 4), runs=3)
+    assert {node: op_type for node, (op_type, _) in nodes.items()} == optimized
+    assert all(ms >= 0 for _, ms in nodes.values())
+    # A layer's time is its own kernels': the qkv projection is its MatMul and bias Add.
+    qkv = "spatial_blocks.0.attn.qkv"
+    qkv_nodes = [node for node in nodes if layer_name(node) == qkv]
+    assert sorted(nodes[node][0] for node in qkv_nodes) == ["Add", "MatMul"]
+    per_layer = cpu_int8.layer_kernel_ms(nodes, [qkv, "head.1"])
+    assert per_layer[qkv] == pytest.approx(sum(nodes[node][1] for node in qkv_nodes))
+    assert set(per_layer) == {qkv, "head.1"}
+
+
+def test_int8_pays_when_never_slower_and_faster_once():
+    assert cpu_int8.int8_pays({"1": 0.005, "64": 0.08}, {"1": 0.005, "64": 0.13})
+    assert not cpu_int8.int8_pays({"1": 0.005, "64": 0.08}, {"1": 0.004, "64": 0.13})
+    assert not cpu_int8.int8_pays({"1": 0.005, "64": 0.13}, {"1": 0.005, "64": 0.13})
+
+
+def test_the_cpu_placement_keeps_faster_layers_within_the_gate(fp32_model, monkeypatch):
+    """The speed step is stubbed (tiny models run at the profiler's resolution); the
+    accuracy step is measured on real validation windows."""
+    candidates = _expected_int8_layers(fp32_model["model"])
+    faster = [layer for layer in candidates if layer.endswith(("qkv", "fc2"))]
+
+    def stub_speed(fp32_onnx, int8_onnx, layers, feeds_by_batch):
+        assert list(layers) == candidates and sorted(feeds_by_batch) == [1, 4]
+        rows = [{"layer": layer, "faster": layer in faster} for layer in layers]
+        return rows
+
+    monkeypatch.setattr(cpu_int8, "layer_speed", stub_speed)
+    window = MODELS[fp32_model["kind"]][1]
+    windows, pose_3d = load_split_windows(
+        load_dataset(BUILTIN_CMU), CMU_SPLIT["val_subjects"], "val", window, 64
+    )
+    evaluate = Int8Evaluator(load_predictor(fp32_model["onnx"]), windows, pose_3d)
+    feeds = {batch: _profile_feeds(fp32_model, batch) for batch in (1, 4)}
+
+    def choose(target: Target) -> dict:
+        return cpu_int8.choose_cpu_int8_layers(
+            fp32_model["onnx"], candidates, evaluate, target, feeds
+        )
+
+    loose = choose(Target(float("inf"), float("inf")))
+    assert loose["int8_layers"] == faster and loose["sensitivity"] is None
+    assert [step["quantized_layers"] for step in loose["steps"]] == [len(faster)]
+    # An unreachable gate: every faster layer ranked, returned to float down to one.
+    strict = choose(Target(-1.0, 0.0))
+    assert sorted(row["layer"] for row in strict["sensitivity"]) == sorted(faster)
+    assert len(strict["int8_layers"]) == 1 and len(strict["steps"]) == len(faster)
+    most_sensitive = strict["sensitivity"][0]["layer"]
+    assert strict["steps"][1]["float_layer"] == most_sensitive
+    assert strict["validation"]["joint_deviation_mm"] == strict["steps"][-1]["joint_deviation_mm"]
+    faster.clear()
+    with pytest.raises(ExportError, match="no weight layer runs faster in int8"):
+        choose(Target(0.5, 2.0))
+
+
+def test_the_cpu_form_needs_at_least_one_layer(fp32_model, tmp_path):
+    # quantize_dynamic reads an empty node list as "every node".
+    with pytest.raises(ExportError, match="no INT8 layer given"):
+        quantize.write_cpu_int8(fp32_model["onnx"], tmp_path / "x.onnx", [])

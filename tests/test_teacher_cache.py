@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from scjd_edge.config import ModelConfig, validate_recipe
+from scjd_edge.data.skeleton import flip_pose
 from scjd_edge.distill.task import DistillTask
 from scjd_edge.errors import ConfigError
 from scjd_edge.train.engine import load_training_data
@@ -113,3 +114,20 @@ def test_filling_the_cache_covers_every_window_both_ways_and_matches_the_live_lo
     cached_total, _ = cached.loss(batch)
     assert teacher_windows == []  # every target came from the filled cache
     torch.testing.assert_close(cached_total, live_total, atol=1e-5, rtol=1e-5)
+
+
+def test_flip_averaged_teacher_poses_are_the_mean_over_the_mirror_and_cached_apart(
+    teacher_path,
+):
+    single, averaged = _task(teacher_path, True), _task(teacher_path, True, teacher_flip=True)
+    assert averaged.teacher_cache.folder != single.teacher_cache.folder
+    keypoints_2d = _batch(single, [0, 4])["keypoints_2d"]
+    inputs = single.teacher_deployment.prepare_model_inputs(keypoints_2d)
+    mirrored_inputs = single.teacher_deployment.prepare_model_inputs(flip_pose(keypoints_2d))
+    with torch.no_grad():
+        expected = single.teacher(*inputs[:2]) + flip_pose(single.teacher(*mirrored_inputs[:2]))
+    expected = expected / 2
+    got = averaged.teacher_targets(keypoints_2d, inputs[2])["pose_3d"]
+    torch.testing.assert_close(got, expected)
+    plain = single.teacher_targets(keypoints_2d, inputs[2])["pose_3d"]
+    assert (got - plain).abs().max() > 1e-4

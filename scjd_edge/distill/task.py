@@ -189,7 +189,7 @@ class DistillTask:
         pose_3d, features = teacher if with_features else (teacher, None)
         targets = {}
         if config.output_weight > 0 or config.tcd_weight > 0:
-            targets["pose_3d"] = pose_3d
+            targets["pose_3d"] = self._flip_averaged(keypoints_2d, pose_3d)
         if config.djed_weight > 0:
             for pair, (teacher_block, _) in enumerate(config.djed.pairs):
                 targets[f"djed_context_{pair}"] = self._djed_context(
@@ -201,6 +201,13 @@ class DistillTask:
                     features.spatial_attention[teacher_block], indices
                 )
         return targets
+
+    def _flip_averaged(self, keypoints_2d: torch.Tensor, pose_3d: torch.Tensor) -> torch.Tensor:
+        """The teacher's poses, averaged with those of the mirrored window if teacher_flip."""
+        if not self.config.teacher_flip:
+            return pose_3d
+        mirrored_inputs = self.teacher_deployment.prepare_model_inputs(flip_pose(keypoints_2d))
+        return (pose_3d + flip_pose(self.teacher(*mirrored_inputs[:2]))) / 2
 
     def _djed_context(
         self, features: ModelFeatures, teacher_block: int, indices: torch.Tensor
@@ -304,6 +311,7 @@ class DistillTask:
             "deployment": self.deployment.to_dict(),
             "djed": self.config.djed.model_dump(),
             "ajad_pairs": self.config.ajad.pairs,
+            "teacher_flip": self.config.teacher_flip,
         }
         shapes = {name: tuple(value.shape[1:]) for name, value in probe.items()}
         folder = self.teacher_path.with_name(self.teacher_path.name + ".targets")

@@ -3,7 +3,7 @@
     <name>.onnx          FP32, parity-checked against torch on real validation windows
     <name>.fp16.onnx     FP16 weights and compute, FP32 I/O          (--fp16)
     <name>.int8.onnx     QDQ INT8, calibrated on the training split  (--int8; TensorRT's form)
-    <name>.int8.cpu.onnx the same INT8 layers in dynamic form      (--int8; ONNX Runtime CPU)
+    <name>.int8.cpu.onnx dynamic INT8 of the layers int8 speeds up  (--int8; ONNX Runtime CPU)
     <name>.<p>.engine    TensorRT engine + .json sidecar             (--trt)
     manifest.json        every artifact: status (and reason), size, sha256, precision,
                          validation MPJPE and its delta against the torch model
@@ -34,8 +34,8 @@ from rich.table import Table
 
 from scjd_edge import __version__
 from scjd_edge.contract import Deployment
-from scjd_edge.errors import ExportError, ScjdError
-from scjd_edge.export import quantize, tensorrt_plan
+from scjd_edge.errors import ArtifactSkipped, ExportError, ScjdError
+from scjd_edge.export import cpu_int8, quantize, tensorrt_plan
 from scjd_edge.export.onnx_export import (
     build_metadata,
     check_parity,
@@ -99,13 +99,12 @@ def export_checkpoint(
                 manifest, "onnx", "int8", job.paths["int8"], lambda: _export_int8(job, options)
             )
             if int8["status"] == "ok":
-                layers = int8["quantization"]["int8_layers"]
                 _attempt(
                     manifest,
                     "onnx",
                     "int8-cpu",
                     job.paths["int8_cpu"],
-                    lambda: _export_int8_cpu(job, options, layers),
+                    lambda: _export_int8_cpu(job, options),
                 )
         if plan is not None:
             engine = staging / f"{job.name}.{plan['precision']}.engine"
@@ -266,7 +265,7 @@ def _attempt(
     make: Callable[[], dict],
     companions: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Run one format's export; its manifest row records success or the reason it failed.
+    """Run one format's export; its manifest row records success, a skip or a failure, with why.
 
     companions: files written with `path` (an engine's sidecar), removed with it on failure.
     """
@@ -274,6 +273,10 @@ def _attempt(
     started = time.perf_counter()
     try:
         row.update(make())
+    except ArtifactSkipped as skipped:
+        row.update(status="skipped", reason=str(skipped))
+        path.unlink(missing_ok=True)
+        console.print(f"[yellow]{kind} {precision} skipped:[/] {escape(str(skipped))}")
     except Exception as error:  # a failed format is reported, not fatal (Ultralytics-style)
         reason = str(error) if isinstance(error, ScjdError) else f"{type(error).__name__}: {error}"
         row.update(status="failed", reason=reason)
@@ -348,19 +351,21 @@ def _export_int8(job: _ExportJob, options: ExportOptions) -> dict[str, Any]:
     }
 
 
-def _export_int8_cpu(
-    job: _ExportJob, options: ExportOptions, int8_layers: list[str]
-) -> dict[str, Any]:
-    """The same INT8 layers in dynamic form (DynamicQuantizeMatMul), which ONNX Runtime's
-    CPU EP runs with fewer nodes than the QDQ file; gated by the same two numbers."""
+def _export_int8_cpu(job: _ExportJob, options: ExportOptions) -> dict[str, Any]:
+    """INT8 for ONNX Runtime's CPU EP (dynamic, DynamicQuantizeMatMul): the layers that are
+    faster in int8 there and keep the gate (cpu_int8.py); gated by the same two numbers."""
     path = job.paths["int8_cpu"]
-    quantize.write_cpu_int8(job.paths["fp32"], path, int8_layers)
     fp32 = load_predictor(job.paths["fp32"], backend="onnxruntime")
-    measured = Int8Evaluator(fp32, *job.validation)(path)
     target = Target(options.max_mpjpe_drop, options.max_joint_deviation)
+    report = cpu_int8.write_chosen_cpu_int8(
+        job.paths["fp32"], path, Int8Evaluator(fp32, *job.validation), target
+    )
+    measured = report["validation"]
     quantize.check_int8_gate(measured, target, options.force, path)
     console.print(
-        f"{path.name}: INT8 for ONNX Runtime CPU (dynamic), validation MPJPE "
+        f"{path.name}: INT8 for ONNX Runtime CPU (dynamic), {len(report['int8_layers'])} "
+        f"layers in int8 ({sum(row['faster'] for row in report['speed'])} of "
+        f"{len(report['speed'])} faster in int8 on this CPU), validation MPJPE "
         f"{measured['mpjpe_delta_mm']:+.2f} mm vs FP32, mean |INT8 - FP32| "
         f"{measured['joint_deviation_mm']:.2f} mm per joint"
     )
@@ -369,6 +374,7 @@ def _export_int8_cpu(
         "mpjpe_delta_mm": measured["mpjpe_mm"] - job.torch_mpjpe_mm,
         "int8_form": "dynamic",
         "validation": measured,
+        "placement": report,
     }
 
 
@@ -396,6 +402,9 @@ def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[
     }
 
 
+STATUS_STYLE = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]", "failed": "[red]failed[/]"}
+
+
 def _print_summary(manifest: dict, out_dir: Path) -> None:
     """One row per artifact."""
     table = Table("format", "precision", "status", "MB", "MPJPE mm", "vs torch mm", "file / reason")
@@ -404,7 +413,7 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
         table.add_row(
             row["format"],
             row["precision"],
-            "[green]ok[/]" if ok else "[red]failed[/]",
+            STATUS_STYLE[row["status"]],
             f"{row['size_bytes'] / 1e6:.3f}" if ok else "",
             f"{row['mpjpe_mm']:.2f}" if ok and "mpjpe_mm" in row else "",
             f"{row['mpjpe_delta_mm']:+.3f}" if ok and "mpjpe_delta_mm" in row else "",

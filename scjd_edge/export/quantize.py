@@ -12,12 +12,13 @@
   The gate refuses a model whose validation MPJPE gets worse by more than
   `max_mpjpe_drop` mm or whose outputs move from FP32's by more than `max_joint_deviation`
   mm per joint on average.
-- INT8 for ONNX Runtime's CPU (`write_cpu_int8`): the same weight layers in dynamic form
+- INT8 for ONNX Runtime's CPU (`write_cpu_int8`): given weight layers in dynamic form
   (DynamicQuantizeMatMul: int8 per-channel weights, activations quantized per call, bias
-  fused), from the exported FP32 graph without pre-processing. ORT's CPU EP turns each
-  QDQ MatMul into QuantizeLinear + MatMulIntegerToFloat and leaves the bias Add apart,
-  which added nodes and made the QDQ file slower than FP32 on these small models
-  (benchmarks/results/quantization_cpu.md); TensorRT needs the QDQ form.
+  fused), from the exported FP32 graph without pre-processing; which layers, cpu_int8.py
+  measures. ORT's CPU EP turns each QDQ MatMul into QuantizeLinear + MatMulIntegerToFloat
+  and leaves the bias Add apart, which added nodes and made the QDQ file slower than FP32
+  on these small models (benchmarks/results/quantization_cpu.md); TensorRT needs the QDQ
+  form.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -273,8 +275,10 @@ def write_cpu_int8(
     unknown = sorted(set(int8_layers) - set(layers))
     if unknown:
         raise ExportError(f"INT8 layers {unknown} are not weight layers of {fp32_onnx}")
+    if not int8_layers:  # quantize_dynamic reads an empty node list as "every node"
+        raise ExportError(f"{out_path}: no INT8 layer given")
     with atomic_path(out_path) as tmp:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _no_pre_process_advice():
             quantize_dynamic(
                 str(fp32_onnx),
                 str(tmp),
@@ -294,6 +298,21 @@ def write_cpu_int8(
         _check(proto, out_path)
         onnx.save(proto, tmp)
     return proto
+
+
+@contextlib.contextmanager
+def _no_pre_process_advice() -> Iterator[None]:
+    """Silence quantize_dynamic's root-logger advice to pre-process the graph: the CPU form
+    is quantized from the exported graph on purpose, and the placement search runs it often."""
+
+    def not_the_advice(record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+    logging.root.addFilter(not_the_advice)
+    try:
+        yield
+    finally:
+        logging.root.removeFilter(not_the_advice)
 
 
 def _activation_inputs(graph: onnx.ModelProto, layers: dict[str, list[str]]) -> dict[str, str]:
