@@ -20,9 +20,9 @@ def _dilated_reference(model, keypoints_2d: torch.Tensor) -> torch.Tensor:
     mode), keeping only its single output frame."""
 
     def conv_bn_relu(layer, features, dilation):
-        conv, norm = layer[0], layer[1]
-        features = F.conv1d(features, conv.weight, dilation=dilation)
-        return F.relu(norm(features))
+        # (C_out, kernel * C_in) frame-major -> a convolution's (C_out, C_in, kernel)
+        weight = layer.linear.weight.unflatten(1, (layer.kernel, -1)).transpose(1, 2)
+        return F.relu(layer.norm(F.conv1d(features, weight, dilation=dilation)))
 
     batch, frames = keypoints_2d.shape[:2]
     features = conv_bn_relu(
@@ -33,7 +33,7 @@ def _dilated_reference(model, keypoints_2d: torch.Tensor) -> torch.Tensor:
         crop = dilation * (KERNEL - 1) // 2
         inner = conv_bn_relu(block.layers[0], features, dilation)
         features = features[:, :, crop:-crop] + conv_bn_relu(block.layers[1], inner, 1)
-    pose_3d = model.head(features).transpose(1, 2).reshape(batch, 1, 17, 3)
+    pose_3d = model.head(features.transpose(1, 2)).reshape(batch, 1, 17, 3)
     return pose_3d - pose_3d[:, :, :1]
 
 
