@@ -115,6 +115,12 @@ MODELS = (
     ),
     Model("tcn27", "VideoPose3D-style TCN-27", "tcn27_cmu", every_seed=True),
     Model(
+        "tcn27_noflip",
+        "VideoPose3D-style TCN-27, no test-time flip",
+        "tcn27_cmu",
+        ("train.test_flip=false",),
+    ),
+    Model(
         "causal0",
         "causal SCJD student, lookahead 0",
         "frontier_scjd_cmu",
