@@ -163,7 +163,6 @@ MODELS = (
             "model.dct_coefficients=3",
             "train.test_flip=false",
         ),
-        every_seed=True,
     ),
 )
 
