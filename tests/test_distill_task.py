@@ -184,17 +184,57 @@ def test_a_teacher_or_recipe_that_does_not_fit_is_named(teacher_path, distill, e
         DistillTask(_recipe(**distill), teacher_path)
 
 
-def test_foreign_layouts_and_centre_frame_teachers_are_rejected(tmp_path, make_checkpoint):
+def test_foreign_layouts_are_rejected(tmp_path, make_checkpoint):
     config = ModelConfig(frames=TEACHER_FRAMES, dim=16, depth=1, heads=2)
     coco = dataclasses.replace(Deployment.teacher(TEACHER_FRAMES), joint_layout="coco17")
     with pytest.raises(CheckpointError, match="joint layout 'coco17'"):
         DistillTask(_recipe(), make_checkpoint(tmp_path / "coco.pt", config, deployment=coco))
-    baseline = ModelConfig(name="poseformerv2", frames=TEACHER_FRAMES, dim=16, depth=1, heads=2)
+
+
+@pytest.fixture(scope="module")
+def tcn_teacher_path(tmp_path_factory, make_checkpoint):
+    """A centre-frame teacher: a TCN over the same 9-frame window (3 ** 2)."""
+    config = ModelConfig(name="tcn", frames=TEACHER_FRAMES, dim=16, depth=2)
     centre_only = Deployment.teacher(TEACHER_FRAMES, output="centre")
-    with pytest.raises(CheckpointError, match="output 'centre'"):
-        DistillTask(
-            _recipe(), make_checkpoint(tmp_path / "pf.pt", baseline, deployment=centre_only)
-        )
+    path = tmp_path_factory.mktemp("tcn") / "tcn.pt"
+    return make_checkpoint(path, config, kind="baseline", deployment=centre_only)
+
+
+@pytest.mark.parametrize(
+    ("terms", "named"),
+    [
+        ({"tcd_weight": 1.0}, "distill.tcd_weight"),
+        ({"djed_weight": 0.1}, "distill.djed_weight"),
+        ({"ajad_weight": 1.0}, "distill.ajad_weight"),
+    ],
+)
+def test_a_centre_frame_teacher_names_the_terms_it_cannot_feed(tcn_teacher_path, terms, named):
+    no_terms = {"djed_weight": 0.0, "ajad_weight": 0.0, "tcd_weight": 0.0}
+    with pytest.raises(ConfigError, match=f"centre frame.*{named}"):
+        DistillTask(_recipe(**{**no_terms, **terms}), tcn_teacher_path)
+
+
+def test_a_centre_frame_teacher_distils_the_delivered_frame(tcn_teacher_path):
+    recipe = _recipe(
+        output_weight=1.0, djed_weight=0.0, ajad_weight=1.0, tcd_weight=0.0, teacher_cache=False
+    )
+    recipe.distill.ajad.target = "uniform"  # teacher-free, so a TCN teacher can stay
+    task = DistillTask(recipe, tcn_teacher_path)
+    batch = _batch()
+    total, terms = task.loss(batch)
+    total.backward()
+
+    inputs, offsets, indices = task.deployment.prepare_model_inputs(batch["keypoints_2d"])
+    with torch.no_grad():
+        student = task.model(inputs, offsets, return_features=False)
+        teacher_inputs = task.teacher_deployment.prepare_model_inputs(batch["keypoints_2d"])
+        teacher_centre = task.teacher(*teacher_inputs[:2])[:, 0]
+    delivered = task.deployment.delivered_pose(student, indices)
+    expected = (delivered - teacher_centre).norm(dim=-1).mean()
+    assert teacher_centre.shape == (4, 17, 3)
+    assert torch.allclose(terms["output"], expected, atol=1e-6)
+    assert all(parameter.grad is None for parameter in task.teacher.parameters())
+    assert any(parameter.grad is not None for parameter in task.model.parameters())
 
 
 def test_a_seq2seq_student_is_required(teacher_path):

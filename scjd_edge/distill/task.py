@@ -180,7 +180,8 @@ class DistillTask:
     ) -> dict[str, torch.Tensor]:
         """What the distillation terms take from the teacher, for (B, T, 17, 2) windows fed
         through the teacher's own deployment contract (`indices`: the student's frames):
-        "pose_3d" (B, T, 17, 3) for the output and TCD terms, "djed_context_<i>"
+        "pose_3d" (B, T, 17, 3) for the output and TCD terms ((B, 1, 17, 3), the centre
+        frame, from a teacher with deployment output "centre"), "djed_context_<i>"
         (B, N, 17, C_t) and "ajad_rows_<i>" (B, N, 17, 17) per DJED / AJAD block pair."""
         config = self.config
         with_features = self.needs_teacher_features
@@ -228,7 +229,11 @@ class DistillTask:
     ) -> dict[str, torch.Tensor]:
         config = self.config
         terms = {}
-        if config.output_weight > 0:
+        if config.output_weight > 0 and self.teacher_deployment.output == "centre":
+            terms["output"] = losses.mpjpe_loss(
+                self.deployment.delivered_pose(student_pose_3d, indices), targets["pose_3d"][:, 0]
+            )
+        elif config.output_weight > 0:
             terms["output"] = losses.output_distillation_loss(
                 student_pose_3d, targets["pose_3d"], indices
             )
@@ -339,14 +344,13 @@ def _check_teacher(
             f"{path}: teacher joint layout {deployment.joint_layout!r}; SCJD needs {JOINT_LAYOUT!r}"
         )
     window_frames = int(deployment.window_frames)
-    if deployment.sampling != "full" or deployment.output != "all":
+    if deployment.sampling != "full":
         raise CheckpointError(
-            f"{path}: the teacher must read all {window_frames} frames of its window and "
-            f"predict all of them (deployment sampling 'full', output 'all'); this checkpoint "
-            f"has sampling {deployment.sampling!r}, output {deployment.output!r}"
+            f"{path}: the teacher must read all {window_frames} frames of its window "
+            f"(deployment sampling 'full'); this checkpoint has sampling {deployment.sampling!r}"
         )
-    if not getattr(teacher, "predicts_all_frames", False):
-        raise CheckpointError(f"{path}: the teacher model does not predict all frames")
+    if deployment.output == "centre" or not getattr(teacher, "predicts_all_frames", False):
+        _check_centre_teacher(config, path)
     if config.window_frames is not None and config.window_frames != window_frames:
         raise CheckpointError(
             f"{path}: teacher window of {window_frames} frames, but the recipe's "
@@ -359,6 +363,24 @@ def _check_teacher(
             f"{window_frames} frames ({path})"
         )
     return window_frames
+
+
+def _check_centre_teacher(config: DistillConfig, path: str | Path) -> None:
+    """A teacher that predicts only its window's centre frame (e.g. a TCN) gives the output
+    term a target for the student's delivered frame and nothing else."""
+    needs_more = {
+        "distill.tcd_weight": config.tcd_weight > 0,
+        "distill.djed_weight": config.djed_weight > 0,
+        "distill.ajad_weight (with ajad.target 'teacher')": config.ajad_weight > 0
+        and config.ajad.target == "teacher",
+    }
+    named = [key for key, needed in needs_more.items() if needed]
+    if named:
+        raise ConfigError(
+            f"{path}: this teacher predicts only its window's centre frame and exposes no "
+            f"per-frame poses or features, which {', '.join(named)} need; set them to 0 (the "
+            "output term distils the delivered frame) or use a seq2seq teacher (model.name: ste)"
+        )
 
 
 def _probe_features(model: nn.Module, frames: int) -> ModelFeatures:
@@ -381,18 +403,19 @@ def _check_features(
     teacher_path: str | Path,
 ) -> None:
     """ConfigError unless every DJED/AJAD pair names blocks both models expose."""
-    checks = []
+    checks = []  # (key, pairs, feature, whether the teacher's feature is read)
     if config.djed_weight > 0:
-        checks.append(("distill.djed.pairs", config.djed.pairs, "joint_embeddings"))
+        checks.append(("distill.djed.pairs", config.djed.pairs, "joint_embeddings", True))
     if config.ajad_weight > 0:
-        checks.append(("distill.ajad.pairs", config.ajad.pairs, "spatial_attention"))
-    for key, pairs, feature in checks:
+        reads_teacher = config.ajad.target == "teacher"
+        checks.append(("distill.ajad.pairs", config.ajad.pairs, "spatial_attention", reads_teacher))
+    for key, pairs, feature, reads_teacher in checks:
         if not pairs:
             raise ConfigError(f"{key} is empty: list (teacher_block, student_block) pairs")
         teacher_blocks = len(getattr(teacher_features, feature))
         student_blocks = len(getattr(student_features, feature))
         for teacher_block, student_block in pairs:
-            if not -teacher_blocks <= teacher_block < teacher_blocks:
+            if reads_teacher and not -teacher_blocks <= teacher_block < teacher_blocks:
                 raise ConfigError(
                     f"{key}: teacher block {teacher_block} does not exist; the teacher "
                     f"({teacher_path}) has {teacher_blocks} blocks with {feature}"
