@@ -1,13 +1,17 @@
 """Accuracy per cost on real CMU motion capture: where SCJD students sit on the frontier.
 
 One run trains and scores, on the same data and machine:
-  the teacher (recipes/frontier_teacher_cmu.yaml), given `teacher_minutes`;
+  two teachers, each given its `teacher_minutes`: the spatio-temporal transformer
+  (recipes/frontier_teacher_cmu.yaml, METHOD.md's reference, the one with the features
+  DJED and AJAD read) and a wide VideoPose3D-style TCN (recipes/frontier_tcn_teacher_cmu.yaml,
+  centre frame only: it feeds the output term);
   SCJD students (recipes/frontier_scjd_cmu.yaml), the same student without distillation,
   and the VideoPose3D-style TCN-27 (recipes/tcn27_cmu.yaml), each with every seed;
-  causal SCJD students (lookahead 0 and 5 frames), the student with all four SCJD terms at
-  METHOD.md's weights and the same with a teacher-free AJAD target (controls), and a
-  PoseFormerV2-style baseline near the student's MACs per delivered pose.
-Every model but the teacher gets the same training time: its optimiser steps are its
+  causal SCJD students (lookahead 0 and 5 frames), the SCJD student distilled from the other
+  teacher, the student with all four SCJD terms at METHOD.md's weights and the same with a
+  teacher-free AJAD target (controls), and a PoseFormerV2-style baseline near the
+  student's MACs per delivered pose.
+Every model but the teachers gets the same training time: its optimiser steps are its
 budget divided by its step time, measured for all models in interleaved rounds
 (A B C ... A B C ...) before any of them trains, with the teacher's targets cached first
 (their one-off cost is reported). Models are chosen on the validation subjects
@@ -52,7 +56,7 @@ from scjd_edge.bench.timing import seconds_per_training_step  # noqa: E402
 from scjd_edge.config import Recipe, load_recipe, validate_recipe  # noqa: E402
 from scjd_edge.distill.task import DistillTask, distill  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
-from scjd_edge.io import atomic_path, write_json, write_text  # noqa: E402
+from scjd_edge.io import atomic_path, sha256_file, write_json, write_text  # noqa: E402
 from scjd_edge.train.checkpoint import load_checkpoint, recipe_of  # noqa: E402
 from scjd_edge.train.engine import load_training_data  # noqa: E402
 from scjd_edge.train.evaluate import evaluate_checkpoint  # noqa: E402
@@ -72,6 +76,21 @@ DISTILL_GAIN_GOAL_MM = 3.0
 
 
 @dataclass(frozen=True)
+class Teacher:
+    key: str  # run folder and JSON key
+    label: str
+    recipe: str
+
+
+TEACHERS = (
+    Teacher("teacher", "teacher: spatio-temporal transformer", "frontier_teacher_cmu"),
+    Teacher("tcn_teacher", "teacher: TCN-27, 512 channels", "frontier_tcn_teacher_cmu"),
+)
+# The SCJD students' teacher, chosen on validation (recipes/frontier_scjd_cmu.yaml).
+STUDENT_TEACHER = "tcn_teacher"
+
+
+@dataclass(frozen=True)
 class Model:
     """One line of the frontier: a recipe, its overrides and how it is trained."""
 
@@ -81,6 +100,7 @@ class Model:
     overrides: tuple[str, ...] = ()
     distilled: bool = False  # trained by `distill` (DistillTask), else supervised
     every_seed: bool = False  # trained once per seed of the budget, else with seed 0
+    teacher: str = STUDENT_TEACHER  # the key of the teacher a distilled model learns from
 
 
 NO_DISTILLATION = tuple(f"distill.{term}_weight=0" for term in DISTILL_TERMS)
@@ -113,6 +133,13 @@ MODELS = (
         distilled=True,
         every_seed=True,
     ),
+    Model(
+        "scjd_transformer_teacher",
+        "SCJD student, from the transformer teacher",
+        "frontier_scjd_cmu",
+        distilled=True,
+        teacher="teacher",
+    ),
     Model("tcn27", "VideoPose3D-style TCN-27", "tcn27_cmu", every_seed=True),
     Model(
         "tcn27_noflip",
@@ -141,6 +168,7 @@ MODELS = (
         "frontier_scjd_cmu",
         ALL_FOUR_TERMS,
         distilled=True,
+        teacher="teacher",
     ),
     Model(
         "ajad_uniform",
@@ -148,6 +176,7 @@ MODELS = (
         "frontier_scjd_cmu",
         (*ALL_FOUR_TERMS, "distill.ajad.target=uniform"),
         distilled=True,
+        teacher="teacher",
     ),
     Model(
         "poseformerv2",
@@ -169,24 +198,29 @@ MODELS = (
 
 @dataclass(frozen=True)
 class Budget:
-    teacher_minutes: float
+    teacher_minutes: dict[str, float]  # per teacher key
     model_minutes: float  # every other model's training time
     seeds: tuple[int, ...]
     overrides: tuple[str, ...] = ()  # over every recipe (smoke: tiny models and data)
-    teacher_overrides: tuple[str, ...] = ()
+    teacher_overrides: dict[str, tuple[str, ...]] | None = None  # per teacher key
     calibration_steps: int = 8  # timed steps per model per round
     calibration_rounds: int = 3
 
 
 _SMOKE_DATA = ("data.train_stride=64", "train.val_max_windows=64", "train.log_every=5")
 BUDGETS = {
-    "full": Budget(teacher_minutes=20.0, model_minutes=2.0, seeds=(0, 1, 2)),
+    "full": Budget(
+        teacher_minutes={"teacher": 20.0, "tcn_teacher": 10.0}, model_minutes=2.0, seeds=(0, 1, 2)
+    ),
     "smoke": Budget(
-        teacher_minutes=0.05,
+        teacher_minutes={"teacher": 0.05, "tcn_teacher": 0.05},
         model_minutes=0.02,
         seeds=(0, 1),
         overrides=_SMOKE_DATA,
-        teacher_overrides=("model.dim=16", "model.depth=1", "model.heads=2"),
+        teacher_overrides={
+            "teacher": ("model.dim=16", "model.depth=1", "model.heads=2"),
+            "tcn_teacher": ("model.dim=16",),
+        },
         calibration_steps=2,
         calibration_rounds=2,
     ),
@@ -233,7 +267,10 @@ def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     budget = BUDGETS[args.budget]
     started = time.perf_counter()
     load_before = os.getloadavg()
-    teacher = _teacher(args, budget, console)
+    teachers = {teacher.key: _teacher(teacher, args, budget, console) for teacher in TEACHERS}
+    teacher_paths = {
+        model.key: teachers[model.teacher]["checkpoint"] for model in MODELS if model.distilled
+    }
     # The step count, set below from the time budget, ends every run (not an epoch count).
     recipes = {
         (model.key, seed): _recipe(
@@ -242,14 +279,14 @@ def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         for model in MODELS
         for seed in (budget.seeds if model.every_seed else budget.seeds[:1])
     }
-    cache_fill_s = _fill_teacher_caches(recipes, teacher["checkpoint"], console)
-    step_times = _step_times(recipes, teacher["checkpoint"], budget, console)
+    cache_fill_s = _fill_teacher_caches(recipes, teacher_paths, console)
+    step_times = _step_times(recipes, teacher_paths, budget, console)
     runs = []
     for (key, seed), recipe in recipes.items():
         model = next(model for model in MODELS if model.key == key)
         steps = max(1, round(budget.model_minutes * 60 / statistics.median(step_times[key])))
         recipe.train.max_steps = steps
-        runs.append(_train_and_score(args, model, seed, recipe, teacher["checkpoint"], console))
+        runs.append(_train_and_score(args, model, seed, recipe, teacher_paths.get(key), console))
     report = {
         "benchmark": "scjd-edge accuracy-per-cost frontier",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -269,13 +306,14 @@ def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "wall_time_s": time.perf_counter() - started,
         },
         "conventions": {"macs": MAC_CONVENTION, "delivered_pose": DELIVERED_POSE_CONVENTION},
-        "teacher": teacher,
+        "teachers": teachers,
+        "student_teacher": STUDENT_TEACHER,
         "teacher_cache_fill_s": cache_fill_s,
         "step_times_ms": {key: [t * 1000 for t in times] for key, times in step_times.items()},
         "runs": runs,
         "models": summarise(runs, [model.key for model in MODELS]),
     }
-    report["pareto"] = pareto_front(report["models"] + [_teacher_point(teacher)])
+    report["pareto"] = pareto_front(report["models"] + _teacher_points(teachers))
     report["goals"] = evaluate_goals(report)
     return report
 
@@ -288,35 +326,42 @@ def _recipe(
     )
 
 
-def _teacher(args: argparse.Namespace, budget: Budget, console: Console) -> dict[str, Any]:
-    """Train (or reuse) the teacher for its budget; its scores on validation and test."""
-    recipe = _recipe(
-        "frontier_teacher_cmu", args, budget, budget.teacher_overrides, budget.seeds[0]
-    )
-    saved = args.out / "teacher" / "frontier_row.json"
+def _teacher(
+    teacher: Teacher, args: argparse.Namespace, budget: Budget, console: Console
+) -> dict[str, Any]:
+    """Train (or reuse) a teacher for its budget; its scores on validation and test."""
+    overrides = (budget.teacher_overrides or {}).get(teacher.key, ())
+    recipe = _recipe(teacher.recipe, args, budget, overrides, budget.seeds[0])
+    saved = args.out / teacher.key / "frontier_row.json"
     reused = _reusable_row(args, saved, recipe)
     if reused is not None:
-        console.print(f"[bold]teacher[/]: reusing {saved.parent}")
-        return reused
-    timed = {"teacher": (TeacherTask(recipe), recipe)}
-    seconds = statistics.median(_interleaved_step_times(timed, budget)["teacher"])
-    recipe.train.max_steps = max(1, round(budget.teacher_minutes * 60 / seconds))
-    console.print(f"[bold]teacher[/]: {recipe.train.max_steps} steps -> {saved.parent}")
+        console.print(f"[bold]{teacher.label}[/]: reusing {saved.parent}")
+        return {**reused, "key": teacher.key, "label": teacher.label}
+    timed = {teacher.key: (TeacherTask(recipe), recipe)}
+    seconds = statistics.median(_interleaved_step_times(timed, budget)[teacher.key])
+    minutes = budget.teacher_minutes[teacher.key]
+    recipe.train.max_steps = max(1, round(minutes * 60 / seconds))
+    console.print(f"[bold]{teacher.label}[/]: {recipe.train.max_steps} steps -> {saved.parent}")
     summary = train_teacher(recipe, saved.parent)
-    row = _score(args, recipe, summary, console)
+    row = {"key": teacher.key, "label": teacher.label, **_score(args, recipe, summary, console)}
     write_json(saved, row)
     return row
 
 
-def _reusable_row(args: argparse.Namespace, saved: Path, recipe: Recipe) -> dict | None:
+def _reusable_row(
+    args: argparse.Namespace, saved: Path, recipe: Recipe, teacher_path: str | None = None
+) -> dict | None:
     """With --reuse, the saved row of a model trained from this same recipe (its step count
-    aside: that comes from this run's timing), marked reused; None means train it."""
+    aside: that comes from this run's timing) and, if distilled, from this same teacher
+    file, marked reused; None means train it."""
     if not (args.reuse and saved.is_file()):
         return None
     row = json.loads(saved.read_text(encoding="utf-8"))
     # Validated again, so that settings added since take their defaults.
     saved_recipe = validate_recipe(row["recipe"], source=str(saved))
     if _without_step_count(saved_recipe) != _without_step_count(recipe):
+        return None
+    if teacher_path is not None and row.get("teacher_sha256") != sha256_file(teacher_path):
         return None
     return {**row, "reused": True}
 
@@ -327,7 +372,7 @@ def _without_step_count(recipe: Recipe) -> dict[str, Any]:
 
 
 def _fill_teacher_caches(
-    recipes: dict[tuple[str, int], Recipe], teacher_path: str, console: Console
+    recipes: dict[tuple[str, int], Recipe], teacher_paths: dict[str, str], console: Console
 ) -> dict[str, float]:
     """Seconds to cache the teacher's targets of every training window, per model that
     reads a cache (seeds share one: the key does not hold the seed)."""
@@ -336,20 +381,24 @@ def _fill_teacher_caches(
         if key in fill_s or recipe.distill is None or not recipe.distill.teacher_cache:
             continue
         started = time.perf_counter()
-        windows = DistillTask(recipe, teacher_path).fill_teacher_cache()
+        windows = DistillTask(recipe, teacher_paths[key]).fill_teacher_cache()
         fill_s[key] = time.perf_counter() - started
         console.print(f"teacher targets of {windows} windows for {key}: {fill_s[key]:.0f} s")
     return fill_s
 
 
 def _step_times(
-    recipes: dict[tuple[str, int], Recipe], teacher_path: str, budget: Budget, console: Console
+    recipes: dict[tuple[str, int], Recipe],
+    teacher_paths: dict[str, str],
+    budget: Budget,
+    console: Console,
 ) -> dict[str, list[float]]:
     """Seconds per optimiser step of every model (seed 0), timed in interleaved rounds."""
     tasks = {}
     for (key, seed), recipe in recipes.items():
         if seed == budget.seeds[0]:
-            task = DistillTask(recipe, teacher_path) if recipe.distill else TeacherTask(recipe)
+            distilled = key in teacher_paths
+            task = DistillTask(recipe, teacher_paths[key]) if distilled else TeacherTask(recipe)
             tasks[key] = (task, recipe)
     times = _interleaved_step_times(tasks, budget)
     for key, seconds in times.items():
@@ -392,12 +441,12 @@ def _train_and_score(
     model: Model,
     seed: int,
     recipe: Recipe,
-    teacher_path: str,
+    teacher_path: str | None,
     console: Console,
 ) -> dict[str, Any]:
     run_dir = args.out / f"{model.key}_seed{seed}"
     saved = run_dir / "frontier_row.json"
-    reused = _reusable_row(args, saved, recipe)
+    reused = _reusable_row(args, saved, recipe, teacher_path)
     if reused is not None:
         console.print(f"[bold]{model.label}[/] seed {seed}: reusing {run_dir}")
         return reused
@@ -407,6 +456,8 @@ def _train_and_score(
     else:
         summary = train_teacher(recipe, run_dir)
     row = {"key": model.key, "label": model.label, "seed": seed}
+    if model.distilled:
+        row.update(teacher=model.teacher, teacher_sha256=sha256_file(teacher_path))
     row.update(_score(args, recipe, summary, console))
     write_json(saved, row)
     return row
@@ -485,17 +536,22 @@ def summarise(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any
                 "mean_steps": statistics.fmean(run["steps"] for run in mine),
                 "mean_train_time_s": statistics.fmean(run["train_time_s"] for run in mine),
                 "reused": any(run.get("reused", False) for run in mine),
+                "teacher": mine[0].get("teacher"),
             }
         )
     return models
 
 
-def _teacher_point(teacher: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "key": "teacher",
-        "mean_mpjpe_mm": teacher["test"]["mpjpe"],
-        "macs_per_delivered_pose": teacher["macs_per_delivered_pose"],
-    }
+def _teacher_points(teachers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": key,
+            "mean_mpjpe_mm": teacher["test"]["mpjpe"],
+            "std_mpjpe_mm": 0.0,
+            "macs_per_delivered_pose": teacher["macs_per_delivered_pose"],
+        }
+        for key, teacher in teachers.items()
+    ]
 
 
 def pareto_front(points: list[dict[str, Any]]) -> list[str]:
@@ -519,7 +575,7 @@ def pareto_front(points: list[dict[str, Any]]) -> list[str]:
 def evaluate_goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     models = {model["key"]: model for model in report["models"]}
     scjd, plain, tcn = models["scjd"], models["undistilled"], models["tcn27"]
-    causal, teacher = models["causal0"], report["teacher"]
+    causal, teacher = models["causal0"], report["teachers"][report["student_teacher"]]
     scjd_text = (
         f"SCJD {_mean_text(scjd)} at {scjd['macs_per_delivered_pose'] / 1e6:.2f} M MACs/pose; "
         f"TCN-27 {_mean_text(tcn)} at {tcn['macs_per_delivered_pose'] / 1e6:.2f} M"
@@ -540,10 +596,11 @@ def evaluate_goals(report: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         judged(
             f"teacher <= {TEACHER_MPJPE_GOAL_MM:.0f} mm within {TEACHER_MINUTES_GOAL:.0f} "
-            "minutes of training",
+            "minutes of training (the SCJD student's teacher)",
             teacher["test"]["mpjpe"] <= TEACHER_MPJPE_GOAL_MM
             and teacher_minutes <= TEACHER_MINUTES_GOAL,
-            f"{teacher['test']['mpjpe']:.1f} mm after {teacher_minutes:.1f} min",
+            f"{teacher['label']}: {teacher['test']['mpjpe']:.1f} mm after "
+            f"{teacher_minutes:.1f} min",
         ),
         judged(
             f"causal student (lookahead 0) <= {CAUSAL_MPJPE_GOAL_MM:.0f} mm",
@@ -583,7 +640,7 @@ def _mean_text(model: dict[str, Any]) -> str:
 
 
 def render_markdown(report: dict[str, Any], png_name: str) -> str:
-    settings, teacher = report["settings"], report["teacher"]
+    settings = report["settings"]
     data = report["data"]
     lines = [
         "# Accuracy per cost on CMU motion capture (the frontier)",
@@ -599,25 +656,30 @@ def render_markdown(report: dict[str, Any], png_name: str) -> str:
         f"(every choice) {', '.join(data['val_subjects'])}, "
         f"**test {', '.join(data['test_subjects'])}** (scored once per model, at the end).",
         "",
-        f"Budget: teacher {settings['teacher_minutes']:.0f} min; every other model "
+        "Budget: "
+        + ", ".join(f"{key} {minutes:g} min" for key, minutes in settings["teacher_minutes"].items())
+        + "; every other model "
         f"{settings['model_minutes']:.1f} min of training (steps = budget / its step time, "
         "step times measured for all models in interleaved rounds before training); seeds "
         f"{settings['seeds']} for the models marked with several seeds.",
         "",
-        "| model | seeds | test MPJPE (mm) | test P-MPJPE (mm) | val MPJPE (mm) | MACs / "
-        "delivered pose | lookahead (frames) | params | steps | train time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| teacher{' (reused)' if teacher.get('reused') else ''} | 1 | "
-        f"{teacher['test']['mpjpe']:.1f} | {teacher['test']['p_mpjpe']:.1f} | "
-        f"{teacher['val_mpjpe_mm']:.1f} | {teacher['macs_per_delivered_pose'] / 1e6:.2f} M | "
-        f"{teacher['lookahead_frames']} | {teacher['params']:,} | {teacher['steps']} | "
-        f"{teacher['train_time_s']:.0f} |",
+        "| model | distilled from | seeds | test MPJPE (mm) | test P-MPJPE (mm) | val MPJPE (mm) "
+        "| MACs / delivered pose | lookahead (frames) | params | steps | train time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    for teacher in report["teachers"].values():
+        lines.append(
+            f"| {teacher['label']}{' (reused)' if teacher.get('reused') else ''} | - | 1 | "
+            f"{teacher['test']['mpjpe']:.1f} | {teacher['test']['p_mpjpe']:.1f} | "
+            f"{teacher['val_mpjpe_mm']:.1f} | {teacher['macs_per_delivered_pose'] / 1e6:.2f} M | "
+            f"{teacher['lookahead_frames']} | {teacher['params']:,} | {teacher['steps']} | "
+            f"{teacher['train_time_s']:.0f} |"
+        )
     for model in report["models"]:
         spread = f" +- {model['std_mpjpe_mm']:.1f}" if len(model["test_mpjpe_mm"]) > 1 else ""
         lines.append(
             f"| {model['label']}{' (reused)' if model['reused'] else ''} | "
-            f"{len(model['seeds'])} | {model['mean_mpjpe_mm']:.1f}{spread} | "
+            f"{model['teacher'] or '-'} | {len(model['seeds'])} | {model['mean_mpjpe_mm']:.1f}{spread} | "
             f"{model['mean_p_mpjpe_mm']:.1f} | {model['mean_val_mpjpe_mm']:.1f} | "
             f"{model['macs_per_delivered_pose'] / 1e6:.2f} M | {model['lookahead_frames']} | "
             f"{model['params']:,} | {model['mean_steps']:.0f} | {model['mean_train_time_s']:.0f} |"
@@ -653,7 +715,7 @@ def plot_frontier(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = [*report["models"], {**_teacher_point(report["teacher"]), "std_mpjpe_mm": 0.0}]
+    points = [*report["models"], *_teacher_points(report["teachers"])]
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for point in points:
         axes.errorbar(

@@ -33,7 +33,11 @@ def _report(scjd, plain, tcn=(75.0, 75.0, 75.0), causal=79.0, teacher=59.0, minu
             _model("tcn27", list(tcn), 4.7e6),
             _model("causal0", [causal], 1.8e6, lookahead=0),
         ],
-        "teacher": {"test": {"mpjpe": teacher}, "train_time_s": minutes * 60},
+        "teachers": {
+            "tcn_teacher": {"label": "TCN", "test": {"mpjpe": teacher}, "train_time_s": minutes * 60},
+            "teacher": {"label": "STE", "test": {"mpjpe": 99.0}, "train_time_s": 99 * 60},
+        },
+        "student_teacher": "tcn_teacher",
         "step_times_ms": {"scjd": list(step_ms[0]), "undistilled": list(step_ms[1])},
     }
 
@@ -89,6 +93,7 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
         "scjd",
         "causal0",
         "causal5",
+        "scjd_transformer_teacher",
         "scjd_all_terms",
         "ajad_uniform",
     }
@@ -97,7 +102,11 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
     again = tmp_path / "again"
     assert frontier.main([*arguments, "--results", str(again), "--reuse"]) == 0
     reused = json.loads((again / "frontier_cmu_smoke.json").read_text())
-    assert reused["teacher"]["reused"] and all(run["reused"] for run in reused["runs"])
+    assert all(teacher["reused"] for teacher in reused["teachers"].values())
+    assert all(run["reused"] for run in reused["runs"])
+    distilled = [run for run in report["runs"] if run["key"] == "scjd_transformer_teacher"]
+    assert distilled[0]["teacher"] == "teacher"
+    assert {run["teacher"] for run in report["runs"] if run["key"] == "scjd"} == {"tcn_teacher"}
     assert "(reused)" in (again / "frontier_cmu_smoke.md").read_text()
 
 
