@@ -641,6 +641,7 @@ def _mean_text(model: dict[str, Any]) -> str:
 
 def render_markdown(report: dict[str, Any], png_name: str) -> str:
     settings = report["settings"]
+    teacher_minutes = settings["teacher_minutes"]
     data = report["data"]
     lines = [
         "# Accuracy per cost on CMU motion capture (the frontier)",
@@ -657,7 +658,7 @@ def render_markdown(report: dict[str, Any], png_name: str) -> str:
         f"**test {', '.join(data['test_subjects'])}** (scored once per model, at the end).",
         "",
         "Budget: "
-        + ", ".join(f"{key} {minutes:g} min" for key, minutes in settings["teacher_minutes"].items())
+        + ", ".join(f"{key} {minutes:g} min" for key, minutes in teacher_minutes.items())
         + "; every other model "
         f"{settings['model_minutes']:.1f} min of training (steps = budget / its step time, "
         "step times measured for all models in interleaved rounds before training); seeds "
@@ -679,7 +680,8 @@ def render_markdown(report: dict[str, Any], png_name: str) -> str:
         spread = f" +- {model['std_mpjpe_mm']:.1f}" if len(model["test_mpjpe_mm"]) > 1 else ""
         lines.append(
             f"| {model['label']}{' (reused)' if model['reused'] else ''} | "
-            f"{model['teacher'] or '-'} | {len(model['seeds'])} | {model['mean_mpjpe_mm']:.1f}{spread} | "
+            f"{model['teacher'] or '-'} | {len(model['seeds'])} | "
+            f"{model['mean_mpjpe_mm']:.1f}{spread} | "
             f"{model['mean_p_mpjpe_mm']:.1f} | {model['mean_val_mpjpe_mm']:.1f} | "
             f"{model['macs_per_delivered_pose'] / 1e6:.2f} M | {model['lookahead_frames']} | "
             f"{model['params']:,} | {model['mean_steps']:.0f} | {model['mean_train_time_s']:.0f} |"

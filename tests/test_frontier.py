@@ -34,7 +34,11 @@ def _report(scjd, plain, tcn=(75.0, 75.0, 75.0), causal=79.0, teacher=59.0, minu
             _model("causal0", [causal], 1.8e6, lookahead=0),
         ],
         "teachers": {
-            "tcn_teacher": {"label": "TCN", "test": {"mpjpe": teacher}, "train_time_s": minutes * 60},
+            "tcn_teacher": {
+                "label": "TCN",
+                "test": {"mpjpe": teacher},
+                "train_time_s": 60 * minutes,
+            },
             "teacher": {"label": "STE", "test": {"mpjpe": 99.0}, "train_time_s": 99 * 60},
         },
         "student_teacher": "tcn_teacher",
