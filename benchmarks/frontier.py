@@ -718,21 +718,18 @@ def plot_frontier(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     points = [*report["models"], *_teacher_points(report["teachers"])]
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for point in points:
+    figure, axes = plt.subplots(figsize=(10, 5))
+    markers = "osD^v<>phX*"
+    # A legend entry per model instead of text beside each point: models of the same cost
+    # sit on one vertical line, where labels overlap.
+    for index, point in enumerate(points):
         axes.errorbar(
             point["macs_per_delivered_pose"],
             point["mean_mpjpe_mm"],
             yerr=point["std_mpjpe_mm"],
-            fmt="o",
+            fmt=markers[index % len(markers)],
             capsize=3,
-        )
-        axes.annotate(
-            point["key"],
-            (point["macs_per_delivered_pose"], point["mean_mpjpe_mm"]),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=8,
+            label=f"{point['key']} ({point['mean_mpjpe_mm']:.1f} mm)",
         )
     front = sorted(
         (p for p in points if p["key"] in report["pareto"]),
@@ -750,7 +747,7 @@ def plot_frontier(report: dict[str, Any], path: Path) -> None:
     axes.set_xlabel("MACs per delivered pose (log scale)")
     axes.set_ylabel(f"test MPJPE (mm), {', '.join(report['data']['test_subjects'])}")
     axes.set_title("CMU motion capture, ground-truth 2D, CPU budget")
-    axes.legend(loc="upper right")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
