@@ -446,7 +446,8 @@ def _train_and_score(
 ) -> dict[str, Any]:
     run_dir = args.out / f"{model.key}_seed{seed}"
     saved = run_dir / "frontier_row.json"
-    reused = _reusable_row(args, saved, recipe, teacher_path)
+    uses_teacher = reads_teacher(recipe.model_dump(mode="json"))
+    reused = _reusable_row(args, saved, recipe, teacher_path if uses_teacher else None)
     if reused is not None:
         console.print(f"[bold]{model.label}[/] seed {seed}: reusing {run_dir}")
         return reused
@@ -456,7 +457,7 @@ def _train_and_score(
     else:
         summary = train_teacher(recipe, run_dir)
     row = {"key": model.key, "label": model.label, "seed": seed}
-    if model.distilled:
+    if reads_teacher(recipe.model_dump(mode="json")):
         row.update(teacher=model.teacher, teacher_sha256=sha256_file(teacher_path))
     row.update(_score(args, recipe, summary, console))
     write_json(saved, row)
@@ -511,6 +512,13 @@ def _data_record(args: argparse.Namespace, recipe: Recipe) -> dict[str, Any]:
     }
 
 
+def reads_teacher(recipe: dict[str, Any]) -> bool:
+    """Whether a run of this recipe (as saved in a row) learns from a teacher: a student
+    with every distillation weight 0 is the undistilled control."""
+    distill = recipe.get("distill") or {}
+    return any(distill.get(f"{term}_weight", 0) > 0 for term in DISTILL_TERMS)
+
+
 def summarise(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
     """One entry per model: test MPJPE mean, population standard deviation and range over
     its seeds, with its cost (the same for every seed)."""
@@ -536,7 +544,7 @@ def summarise(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any
                 "mean_steps": statistics.fmean(run["steps"] for run in mine),
                 "mean_train_time_s": statistics.fmean(run["train_time_s"] for run in mine),
                 "reused": any(run.get("reused", False) for run in mine),
-                "teacher": mine[0].get("teacher"),
+                "teacher": mine[0].get("teacher") if reads_teacher(mine[0]["recipe"]) else None,
             }
         )
     return models

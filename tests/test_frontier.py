@@ -111,6 +111,8 @@ def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path,
     distilled = [run for run in report["runs"] if run["key"] == "scjd_transformer_teacher"]
     assert distilled[0]["teacher"] == "teacher"
     assert {run["teacher"] for run in report["runs"] if run["key"] == "scjd"} == {"tcn_teacher"}
+    assert all("teacher" not in run for run in report["runs"] if run["key"] == "undistilled")
+    assert by_key["undistilled"]["teacher"] is None
     assert "(reused)" in (again / "frontier_cmu_smoke.md").read_text()
 
 
