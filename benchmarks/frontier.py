@@ -457,7 +457,7 @@ def _train_and_score(
     else:
         summary = train_teacher(recipe, run_dir)
     row = {"key": model.key, "label": model.label, "seed": seed}
-    if reads_teacher(recipe.model_dump(mode="json")):
+    if uses_teacher:
         row.update(teacher=model.teacher, teacher_sha256=sha256_file(teacher_path))
     row.update(_score(args, recipe, summary, console))
     write_json(saved, row)
