@@ -9,6 +9,7 @@ import pytest
 from benchmark_scripts import load_benchmark_script
 
 from scjd_edge.config import load_recipe
+from scjd_edge.io import sha256_file
 
 frontier = load_benchmark_script("frontier")
 
@@ -131,3 +132,21 @@ def test_reuse_keeps_only_rows_trained_from_the_same_recipe(tmp_path):
     assert frontier._reusable_row(reuse, saved, other_steps)["reused"] is True
     other_lr = load_recipe("frontier_scjd_cmu", ["train.lr=1e-4", unflipped])
     assert frontier._reusable_row(reuse, saved, other_lr) is None
+
+
+def test_reuse_of_a_distilled_row_needs_the_same_teacher_file(tmp_path):
+    recipe = load_recipe("frontier_scjd_cmu", ["train.max_steps=100"])
+    assert frontier.reads_teacher(recipe.model_dump(mode="json"))
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    first.write_bytes(b"teacher one")
+    second.write_bytes(b"teacher two")
+    saved = tmp_path / "frontier_row.json"
+    row = {"recipe": recipe.model_dump(mode="json"), "teacher_sha256": sha256_file(first)}
+    saved.write_text(json.dumps(row))
+    reuse = argparse.Namespace(reuse=True)
+    assert frontier._reusable_row(reuse, saved, recipe, str(first))["reused"] is True
+    assert frontier._reusable_row(reuse, saved, recipe, str(second)) is None
+    undistilled = load_recipe(
+        "frontier_scjd_cmu", [f"distill.{t}_weight=0" for t in frontier.DISTILL_TERMS]
+    )
+    assert not frontier.reads_teacher(undistilled.model_dump(mode="json"))
