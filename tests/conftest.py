@@ -11,6 +11,7 @@ tests; on a developer machine they are skipped with the reason.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,17 +112,25 @@ class TinyModels:
 
 
 def _every_layer_faster(fp32_onnx, int8_onnx, layers, feeds_by_batch) -> list[dict[str, Any]]:
-    """The CPU INT8 form's speed step for the tiny models: their kernels run at the
-    profiler's resolution, so timing them would make the exported files depend on the
-    machine's load. The real step is tested on its own (test_quantize.py)."""
     return [{"layer": layer, "faster": True} for layer in layers]
+
+
+@contextmanager
+def int8_speed_step_skipped():
+    """The CPU INT8 form's speed step, for tiny models, finds every layer faster: their
+    kernels run at the profiler's resolution, so timing them would make the exported files
+    depend on the machine's load. The real step is tested on its own (test_quantize.py)."""
+    from scjd_edge.export import cpu_int8
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cpu_int8, "layer_speed", _every_layer_faster)
+        yield
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory, one_thread) -> TinyModels:
     """Trained through the real engine (train-teacher, distill) and exported once."""
     from scjd_edge.distill.task import distill
-    from scjd_edge.export import cpu_int8
     from scjd_edge.export.exporter import export_checkpoint
     from scjd_edge.train.tasks import train_teacher
 
@@ -142,8 +151,7 @@ def tiny_models(tmp_path_factory, one_thread) -> TinyModels:
     )
     exports, manifests = {}, {}
     for role, checkpoint in (("teacher", teacher), ("student", student)):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(cpu_int8, "layer_speed", _every_layer_faster)
+        with int8_speed_step_skipped():
             manifests[role] = export_checkpoint(
                 checkpoint, work / f"{role}_export", fp16=True, int8=True
             )
