@@ -259,3 +259,24 @@ def test_the_cpu_form_needs_at_least_one_layer(fp32_model, tmp_path):
     # quantize_dynamic reads an empty node list as "every node".
     with pytest.raises(ExportError, match="no INT8 layer given"):
         quantize.write_cpu_int8(fp32_model["onnx"], tmp_path / "x.onnx", [])
+
+
+def test_the_profile_feeds_a_graph_only_the_inputs_it_has(tmp_path):
+    """A model that ignores frame offsets (sampling "full", e.g. PoseFormerV2) exports no
+    frame_offsets input; the speed step must still profile it."""
+    weight = onnx.numpy_helper.from_array(np.ones((4, 2), np.float32), "weight")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["keypoints_2d", "weight"], ["pose"], name="head/MatMul")],
+        "keypoints_only",
+        [onnx.helper.make_tensor_value_info("keypoints_2d", onnx.TensorProto.FLOAT, [1, 4])],
+        [onnx.helper.make_tensor_value_info("pose", onnx.TensorProto.FLOAT, [1, 2])],
+        [weight],
+    )
+    path = tmp_path / "keypoints_only.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    feeds = {
+        "keypoints_2d": np.ones((1, 4), np.float32),
+        "frame_offsets": np.zeros((1, 3), np.float32),
+    }
+    nodes = cpu_int8.node_kernel_ms(path, feeds, runs=2)
+    assert nodes["head/MatMul"][0] == "MatMul"
