@@ -288,3 +288,10 @@ def test_twenty_distillation_steps_on_synthetic_data_lower_the_loss(tmp_path, te
     assert validations and summary["best_val_mpjpe_mm"] == pytest.approx(min(validations))
     with pytest.raises(CheckpointError, match="distilled from the teacher"):
         distill(student_recipe, teacher_path, tmp_path / "student", resume=True)
+
+
+def test_a_centre_frame_model_filed_as_predicting_all_frames_is_refused(tmp_path, make_checkpoint):
+    config = ModelConfig(name="tcn", frames=TEACHER_FRAMES, dim=16, depth=2)
+    mislabelled = make_checkpoint(tmp_path / "tcn.pt", config, deployment=Deployment.teacher(9))
+    with pytest.raises(CheckpointError, match="predicts only its centre frame"):
+        DistillTask(_recipe(djed_weight=0.0, ajad_weight=0.0, tcd_weight=0.0), mislabelled)

@@ -349,8 +349,12 @@ def _check_teacher(
             f"{path}: the teacher must read all {window_frames} frames of its window "
             f"(deployment sampling 'full'); this checkpoint has sampling {deployment.sampling!r}"
         )
-    if deployment.output == "centre" or not getattr(teacher, "predicts_all_frames", False):
+    if deployment.output == "centre":
         _check_centre_teacher(config, path)
+    elif not getattr(teacher, "predicts_all_frames", False):
+        raise CheckpointError(
+            f"{path}: deployment output 'all', but the teacher model predicts only its centre frame"
+        )
     if config.window_frames is not None and config.window_frames != window_frames:
         raise CheckpointError(
             f"{path}: teacher window of {window_frames} frames, but the recipe's "
