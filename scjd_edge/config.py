@@ -86,6 +86,10 @@ class ModelConfig(_Section):
     mlp_ratio: float = Field(2.0, gt=0)
     drop_path: float = Field(0.0, ge=0, lt=1)
     dropout: float = Field(0.0, ge=0, lt=1)
+    # STE only: hidden width of a per-frame MLP head that reads all 17 joint tokens of a
+    # frame at once (many parameters for few MACs: it runs once per frame, not per token);
+    # 0 keeps MixSTE's per-joint Linear head.
+    pose_head: int = Field(0, ge=0)
     # PoseFormerV2 only: DCT coefficients of the whole window and central frames kept.
     dct_coefficients: int = Field(3, ge=1)
     central_frames: int = Field(3, ge=1)

@@ -74,9 +74,12 @@ def test_attention_block_macs_count_the_sdpa_matmuls():
     assert count_macs(meta_attention, tokens.to("meta")) == expected
 
 
-def test_sdpa_model_never_reports_zero_attention_macs():
+@pytest.mark.parametrize("pose_head", [0, 40])
+def test_sdpa_model_never_reports_zero_attention_macs(pose_head):
     frames, dim, depth = 9, 16, 2
-    config = ModelConfig(name="ste", frames=frames, dim=dim, depth=depth, heads=2, mlp_ratio=2.0)
+    config = ModelConfig(
+        name="ste", frames=frames, dim=dim, depth=depth, heads=2, mlp_ratio=2.0, pose_head=pose_head
+    )
     cost = model_cost(config, input_frames=frames)
     assert cost.macs_per_window == analytic_ste_macs(config, frames)
     assert cost.fvcore_matmul_macs_per_window == cost.macs_per_window

@@ -19,6 +19,7 @@ from scjd_edge.models.poseformerv2 import dct_matrix
 FRAMES = 9
 TINY = {
     "ste": ModelConfig(name="ste", frames=FRAMES, dim=16, depth=2, heads=2),
+    "ste_pose_head": ModelConfig(name="ste", frames=FRAMES, dim=16, depth=1, heads=2, pose_head=32),
     "poseformerv2": ModelConfig(
         name="poseformerv2", frames=FRAMES, dim=8, depth=1, heads=2, central_frames=3
     ),

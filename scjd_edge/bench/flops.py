@@ -131,7 +131,8 @@ def analytic_ste_macs(config: ModelConfig, frames: int) -> int:
 
     Joint embedding 2 -> C per token; temporal position Linear C -> C per frame; per depth
     a spatial and a temporal block, each qkv (3C^2) + proj (C^2) + MLP (2 C H) per token
-    plus attention QK^T and AV (2 L C per token for a sequence of L tokens); head C -> 3.
+    plus attention QK^T and AV (2 L C per token for a sequence of L tokens); head C -> 3
+    per token, or with `pose_head` H: 17 C -> H -> 51 per frame.
     """
     dim, hidden = config.dim, int(config.dim * config.mlp_ratio)
     tokens = frames * NUM_JOINTS
@@ -141,6 +142,8 @@ def analytic_ste_macs(config: ModelConfig, frames: int) -> int:
     per_depth = 2 * tokens * linear_per_token_per_block + spatial_attention + temporal_attention
     embed = tokens * 2 * dim + frames * dim * dim
     head = tokens * dim * 3
+    if config.pose_head:
+        head = frames * (NUM_JOINTS * dim + NUM_JOINTS * 3) * config.pose_head
     return embed + config.depth * per_depth + head
 
 

@@ -2,7 +2,8 @@
 
 Each 2D joint becomes a token. `depth` times, a spatial block mixes the 17 joints of
 each frame, then a temporal block mixes the N frames of each joint. A linear head maps
-every token to 3D, so all N input frames are predicted (seq2seq).
+every token to 3D (or, with `pose_head`, an MLP maps the 17 tokens of each frame to its
+pose), so all N input frames are predicted (seq2seq).
 
 The temporal position of a frame is encoded from its real offset to the window centre
 (`frame_offsets`), through a sinusoid and a learned Linear, not from a per-slot table:
@@ -54,7 +55,7 @@ class SpatioTemporalTransformer(nn.Module):
             TransformerBlock(dim, config.heads, config.mlp_ratio, config.dropout, rates[2 * i + 1])
             for i in range(config.depth)
         )
-        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 3))
+        self.head = _pose_head(dim, config.pose_head) if config.pose_head else _joint_head(dim)
         nn.init.trunc_normal_(self.spatial_position, std=0.02)
         self.apply(init_weights)
 
@@ -93,3 +94,20 @@ class SpatioTemporalTransformer(nn.Module):
         pose_3d = self.head(tokens)
         pose_3d = pose_3d - pose_3d[:, :, ROOT_JOINT : ROOT_JOINT + 1]
         return (pose_3d, features) if return_features else pose_3d
+
+
+def _joint_head(dim: int) -> nn.Module:
+    """`(B, N, 17, C)` -> `(B, N, 17, 3)`, each joint token on its own (MixSTE)."""
+    return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 3))
+
+
+def _pose_head(dim: int, hidden: int) -> nn.Module:
+    """`(B, N, 17, C)` -> `(B, N, 17, 3)` from all 17 tokens of a frame together."""
+    return nn.Sequential(
+        nn.LayerNorm(dim),
+        nn.Flatten(start_dim=-2),
+        nn.Linear(NUM_JOINTS * dim, hidden),
+        nn.GELU(),
+        nn.Linear(hidden, NUM_JOINTS * 3),
+        nn.Unflatten(-1, (NUM_JOINTS, 3)),
+    )
