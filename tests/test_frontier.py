@@ -150,3 +150,16 @@ def test_reuse_of_a_distilled_row_needs_the_same_teacher_file(tmp_path):
         "frontier_scjd_cmu", [f"distill.{t}_weight=0" for t in frontier.DISTILL_TERMS]
     )
     assert not frontier.reads_teacher(undistilled.model_dump(mode="json"))
+
+
+def test_every_frontier_student_fits_the_cost_goal():
+    """The recipe's claim: each SCJD student costs at most the goal's MACs per delivered
+    pose (one forward per pose, no test-time flip), whatever frames its row reads."""
+    students = [model for model in frontier.MODELS if model.recipe == "frontier_scjd_cmu"]
+    assert {model.key for model in students} >= {"scjd", "undistilled", "causal0", "causal5"}
+    for model in students:
+        recipe = load_recipe(model.recipe, list(model.overrides))
+        assert not recipe.train.test_flip
+        cost = frontier.model_cost(recipe.model, recipe.distill.input_frames)
+        delivered = frontier.macs_per_delivered_pose(cost, test_time_passes=1)
+        assert delivered <= frontier.STUDENT_MACS_GOAL, model.key
