@@ -6,11 +6,11 @@ One run trains and scores, on the same data and machine:
   DJED and AJAD read) and a wide VideoPose3D-style TCN (recipes/frontier_tcn_teacher_cmu.yaml,
   centre frame only: it feeds the output term);
   SCJD students (recipes/frontier_scjd_cmu.yaml), the same student without distillation,
-  and the VideoPose3D-style TCN-27 (recipes/tcn27_cmu.yaml), each with every seed;
-  causal SCJD students (lookahead 0 and 5 frames), the SCJD student distilled from the other
-  teacher, the student with all four SCJD terms at METHOD.md's weights and the same with a
-  teacher-free AJAD target (controls), and a PoseFormerV2-style baseline near the
-  student's MACs per delivered pose.
+  the VideoPose3D-style TCN-27 (recipes/tcn27_cmu.yaml), causal SCJD students (lookahead
+  0 and 5 frames), the SCJD student distilled from the other teacher, the student with
+  all four SCJD terms at METHOD.md's weights and the same with a teacher-free AJAD target
+  (controls), and a PoseFormerV2-style baseline near the student's MACs per delivered
+  pose; every one of them with every seed of the budget.
 Every model but the teachers gets the same training time: its optimiser steps are its
 budget divided by its step time, measured for all models in interleaved rounds
 (A B C ... A B C ...) before any of them trains, with the teacher's targets cached first
@@ -99,7 +99,6 @@ class Model:
     recipe: str
     overrides: tuple[str, ...] = ()
     distilled: bool = False  # trained by `distill` (DistillTask), else supervised
-    every_seed: bool = False  # trained once per seed of the budget, else with seed 0
     teacher: str = STUDENT_TEACHER  # the key of the teacher a distilled model learns from
 
 
@@ -124,14 +123,13 @@ def listed_offsets(*offsets: int) -> tuple[str, ...]:
 
 
 MODELS = (
-    Model("scjd", "SCJD student", "frontier_scjd_cmu", distilled=True, every_seed=True),
+    Model("scjd", "SCJD student", "frontier_scjd_cmu", distilled=True),
     Model(
         "undistilled",
         "student, no distillation",
         "frontier_scjd_cmu",
         NO_DISTILLATION + ("distill.teacher_cache=false",),
         distilled=True,
-        every_seed=True,
     ),
     Model(
         "scjd_transformer_teacher",
@@ -140,7 +138,7 @@ MODELS = (
         distilled=True,
         teacher="teacher",
     ),
-    Model("tcn27", "VideoPose3D-style TCN-27", "tcn27_cmu", every_seed=True),
+    Model("tcn27", "VideoPose3D-style TCN-27", "tcn27_cmu"),
     Model(
         "tcn27_noflip",
         "VideoPose3D-style TCN-27, no test-time flip",
@@ -156,7 +154,6 @@ MODELS = (
         "frontier_scjd_cmu",
         listed_offsets(-9, -3, 0),
         distilled=True,
-        every_seed=True,
     ),
     Model(
         "causal5",
@@ -280,7 +277,7 @@ def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             model.recipe, args, budget, (*model.overrides, "train.epochs=10000"), seed
         )
         for model in MODELS
-        for seed in (budget.seeds if model.every_seed else budget.seeds[:1])
+        for seed in budget.seeds
     }
     cache_fill_s = _fill_teacher_caches(recipes, teacher_paths, console)
     step_times = _step_times(recipes, teacher_paths, budget, console)
@@ -673,7 +670,7 @@ def render_markdown(report: dict[str, Any], png_name: str) -> str:
         + "; every other model "
         f"{settings['model_minutes']:.1f} min of training (steps = budget / its step time, "
         "step times measured for all models in interleaved rounds before training); seeds "
-        f"{settings['seeds']} for the models marked with several seeds.",
+        f"{settings['seeds']}.",
         "",
         "| model | distilled from | seeds | test MPJPE (mm) | test P-MPJPE (mm) | val MPJPE (mm) "
         "| MACs / delivered pose | lookahead (frames) | params | steps | train time (s) |",
