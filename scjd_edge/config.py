@@ -55,6 +55,9 @@ class DataConfig(_Section):
     train_subjects: list[str] = Field(default_factory=lambda: ["SYN1", "SYN2", "SYN3", "SYN4"])
     val_subjects: list[str] = Field(default_factory=lambda: ["SYN5"])
     test_subjects: list[str] = Field(default_factory=lambda: ["SYN6"])
+    # 2D-only training subjects: their 3D is never read; `distill` trains the student on
+    # the teacher's poses for them (semi-supervised distillation), nothing else uses them.
+    unlabelled_subjects: list[str] = Field(default_factory=list)
     train_stride: int = Field(1, ge=1)  # distance in frames between training window centres
     noise_px: float = Field(0.0, ge=0)  # Gaussian noise added to training 2D, in pixels
     virtual_camera: VirtualCameraConfig = Field(default_factory=VirtualCameraConfig)
@@ -65,6 +68,7 @@ class DataConfig(_Section):
             "train": self.train_subjects,
             "val": self.val_subjects,
             "test": self.test_subjects,
+            "unlabelled": self.unlabelled_subjects,
         }
         names = list(splits)
         for i, first in enumerate(names):
@@ -200,6 +204,23 @@ class Recipe(_Section):
             raise ValueError(
                 "distill.teacher_cache=true and data.virtual_camera.enabled=true exclude each "
                 "other: cached teacher targets are for the un-augmented windows; turn one off"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _unlabelled_needs_teacher_poses(self) -> Recipe:
+        if not self.data.unlabelled_subjects:
+            return self
+        if self.distill is None or self.distill.output_weight == 0:
+            raise ValueError(
+                "data.unlabelled_subjects are 2D-only: only a distilled student learns from "
+                "them, through the teacher's poses (distill.output_weight > 0); empty the list "
+                "to train without them"
+            )
+        if self.data.virtual_camera.enabled:
+            raise ValueError(
+                "data.unlabelled_subjects and data.virtual_camera.enabled=true exclude each "
+                "other: re-rendering a window through a virtual camera needs its 3D"
             )
         return self
 

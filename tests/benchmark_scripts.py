@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+# As when a script runs from benchmarks/: it may import another (semi_supervised -> frontier).
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
 
 
 def load_benchmark_script(name: str):

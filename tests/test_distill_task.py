@@ -51,6 +51,7 @@ def _batch(batch: int = 4) -> dict[str, torch.Tensor]:
         "frame_offsets": (torch.arange(TEACHER_FRAMES) - TEACHER_FRAMES // 2)
         .float()
         .repeat(batch, 1),
+        "labelled": torch.ones(batch, dtype=torch.bool),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,16 @@ class PoseSequence:
     # Unit vector pointing up (against gravity) in this camera's coordinates, when the
     # camera's extrinsics are known; None falls back to the camera's -y axis (level camera).
     camera_up: tuple[float, float, float] | None = None
+    # False for 2D-only data (data.unlabelled_subjects): pose_3d is all NaN, never a target.
+    labelled: bool = True
 
     @property
     def num_frames(self) -> int:
         return len(self.pose_3d)
+
+    def without_3d(self) -> PoseSequence:
+        """The same 2D with its 3D hidden (NaN), as 2D-only data that a teacher labels."""
+        return dataclasses.replace(self, pose_3d=np.full_like(self.pose_3d, np.nan), labelled=False)
 
 
 @dataclass

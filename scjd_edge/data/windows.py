@@ -31,7 +31,8 @@ class PoseWindows(Dataset):
     `__getitem__(index)` takes an int, a list of ints or a 1-D tensor and returns
     keypoints_2d (B, T, 17, 2) normalised screen coordinates, pose_3d (B, T, 17, 3)
     root-relative camera metres, frame_offsets (B, T) float32 (offset of each frame from
-    the centre), sequence_index (B,) and centre_frame (B,) int64; an int gives the same
+    the centre), sequence_index (B,) and centre_frame (B,) int64, labelled (B,) bool (False:
+    2D-only data, pose_3d NaN); an int gives the same
     keys without the batch dimension. Frames before a sequence's start or after its end
     repeat its first or last frame. `flip` mirrors half of the windows (x -> -x and
     left/right swapped, in 2D and 3D alike); `noise_px` adds Gaussian noise of that many
@@ -96,6 +97,7 @@ class PoseWindows(Dataset):
             self._root = torch.from_numpy(np.concatenate(root).astype(np.float32))
             if self.flip:
                 self._root = torch.cat([self._root, self._root * MIRROR_X])
+        self._sequence_labelled = torch.tensor([sequence.labelled for sequence in self.sequences])
         self._window_sequence = torch.from_numpy(np.concatenate(window_sequence)).long()
         self._window_centre = torch.from_numpy(np.concatenate(window_centre)).long()
         self._window_start = torch.from_numpy(np.concatenate(window_start)).long()
@@ -154,6 +156,7 @@ class PoseWindows(Dataset):
             "frame_offsets": self._frame_offsets.expand(batch_size, -1).clone(),
             "sequence_index": sequence_index,
             "centre_frame": self._window_centre[window_index],
+            "labelled": self._sequence_labelled[sequence_index],
             "window_index": window_index,
             "flipped": flipped,
         }

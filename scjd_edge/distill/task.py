@@ -6,8 +6,10 @@ export, infer and bench use too. Per batch the teacher runs once under `torch.no
 
     L = w_pose L_pose + w_out L_output + w_djed L_DJED + w_ajad L_AJAD + w_tcd L_TCD
 
-(METHOD.md), each term logged by the engine. The student and the DJED projectors are
-trained; the student alone is the deployed model, saved with its deployment contract.
+(METHOD.md), each term logged by the engine. L_pose reads ground truth, so it skips 2D-only
+windows (data.unlabelled_subjects): there the teacher's poses are the only pose target. The
+student and the DJED projectors are trained; the student alone is the deployed model, saved
+with its deployment contract.
 """
 
 from __future__ import annotations
@@ -132,14 +134,7 @@ class DistillTask:
         student_pose_3d, student_features = (
             student if self.needs_student_features else (student, None)
         )
-        terms = {
-            "pose": losses.pose_loss(
-                student_pose_3d,
-                gather_frames(pose_3d, indices),
-                indices == self.deployment.delivered_frame,
-                self.config.delivered_weight,
-            )
-        }
+        terms = {"pose": self._pose_term(student_pose_3d, pose_3d, indices, batch["labelled"])}
         if self.needs_teacher or self.needs_student_features:
             targets = self._targets(batch, indices) if self.needs_teacher else {}
             terms.update(
@@ -150,6 +145,30 @@ class DistillTask:
         weights = self._weights()
         total = sum(weights[name] * value for name, value in terms.items())
         return total, {name: value.detach() for name, value in terms.items()}
+
+    def _pose_term(
+        self,
+        student_pose_3d: torch.Tensor,
+        pose_3d: torch.Tensor,
+        indices: torch.Tensor,
+        labelled: torch.Tensor,
+    ) -> torch.Tensor:
+        """The pose loss over the windows with ground truth; 2D-only windows
+        (data.unlabelled_subjects) learn from the teacher's poses alone (the output term)."""
+        if not labelled.any():
+            return student_pose_3d.sum() * 0.0  # a batch of 2D-only windows
+        if not labelled.all():
+            student_pose_3d, pose_3d, indices = (
+                student_pose_3d[labelled],
+                pose_3d[labelled],
+                indices[labelled],
+            )
+        return losses.pose_loss(
+            student_pose_3d,
+            gather_frames(pose_3d, indices),
+            indices == self.deployment.delivered_frame,
+            self.config.delivered_weight,
+        )
 
     def _weights(self) -> dict[str, float]:
         config = self.config

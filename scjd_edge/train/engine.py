@@ -287,15 +287,18 @@ def _run_length(config: TrainConfig, steps_per_epoch: int, windows: int) -> tupl
 
 
 def load_training_data(recipe: Recipe, window_frames: int) -> TrainingData:
-    """Training and validation windows of the recipe's subjects (never the test subjects)."""
+    """Training windows (labelled subjects, then 2D-only `data.unlabelled_subjects`) and
+    validation windows of the recipe's subjects (never the test subjects)."""
     from scjd_edge.data.formats import load_dataset
     from scjd_edge.data.windows import PoseWindows
 
     if not recipe.data.val_subjects:
         raise ConfigError("data.val_subjects is empty: best.pt is chosen on validation subjects")
     dataset = load_dataset(recipe.data.path, keypoints=recipe.data.keypoints)
+    unlabelled = dataset.select(recipe.data.unlabelled_subjects, "unlabelled")
     train = PoseWindows(
-        dataset.select(recipe.data.train_subjects, "train"),
+        dataset.select(recipe.data.train_subjects, "train")
+        + [sequence.without_3d() for sequence in unlabelled],
         frames=window_frames,
         stride=recipe.data.train_stride,
         flip=recipe.train.flip_augment,
