@@ -245,11 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _parse(
+    argv: list[str] | None,
+    budgets: dict[str, Budget] | None = None,
+    name: str = "frontier",
+    description: str = __doc__.split("\n\n")[0],
+) -> argparse.Namespace:
+    """The command line of this script, or of another that runs its models (`name` names
+    the run folder runs/<name>[_<budget>])."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", default="builtin:cmu", help="CMU data (default builtin:cmu)")
-    parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
-    parser.add_argument("--out", type=Path, help="run folder (default runs/frontier[_smoke])")
+    parser.add_argument("--budget", choices=sorted(budgets or BUDGETS), required=True)
+    parser.add_argument("--out", type=Path, help=f"run folder (default runs/{name}[_smoke])")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report folder")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
@@ -259,7 +266,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.out is None:
-        args.out = REPO / "runs" / ("frontier" if args.budget == "full" else "frontier_smoke")
+        args.out = REPO / "runs" / (name if args.budget == "full" else f"{name}_{args.budget}")
     return args
 
 

@@ -45,7 +45,6 @@ import argparse  # noqa: E402
 import datetime  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import frontier  # noqa: E402  (benchmarks/frontier.py: the same teacher, student and runner)
@@ -59,7 +58,6 @@ from scjd_edge.bench.goals import goals_markdown, judged  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
 from scjd_edge.io import write_json, write_text  # noqa: E402
 
-RESULTS_DIR = frontier.RESULTS_DIR
 LABELLED = ["CMU07"]
 UNLABELLED = ["CMU02", "CMU05"]
 DISTILL_GAIN_GOAL_MM = 3.0
@@ -116,7 +114,7 @@ BUDGETS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
+    args = frontier._parse(argv, BUDGETS, "semi_supervised", __doc__.split("\n\n")[0])
     console = Console(highlight=False)
     torch.set_num_threads(args.threads)
     try:
@@ -130,27 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     console.print(render_markdown(report))
     console.print(f"wrote {args.results / stem}.md and .json")
     return 0
-
-
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="builtin:cmu", help="CMU data (default builtin:cmu)")
-    parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
-    parser.add_argument(
-        "--out", type=Path, help="run folder (default runs/semi_supervised[_smoke])"
-    )
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report folder")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep models of --out that already have a result (marked 'reused' in the report)",
-    )
-    args = parser.parse_args(argv)
-    if args.out is None:
-        folder = "semi_supervised" + ("" if args.budget == "full" else f"_{args.budget}")
-        args.out = frontier.REPO / "runs" / folder
-    return args
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
