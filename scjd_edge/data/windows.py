@@ -32,12 +32,12 @@ class PoseWindows(Dataset):
     keypoints_2d (B, T, 17, 2) normalised screen coordinates, pose_3d (B, T, 17, 3)
     root-relative camera metres, frame_offsets (B, T) float32 (offset of each frame from
     the centre), sequence_index (B,) and centre_frame (B,) int64, labelled (B,) bool (False:
-    2D-only data, pose_3d NaN); an int gives the same
-    keys without the batch dimension. Frames before a sequence's start or after its end
-    repeat its first or last frame. `flip` mirrors half of the windows (x -> -x and
-    left/right swapped, in 2D and 3D alike); `noise_px` adds Gaussian noise of that many
-    pixels (converted with each sequence's image width) to the 2D. With `flip` a mirrored
-    copy of every frame is kept in memory, so a flipped window is the same single gather.
+    2D-only data, pose_3d NaN); an int gives the same keys without the batch dimension.
+    Frames before a sequence's start or after its end repeat its first or last frame.
+    `flip` mirrors half of the windows (x -> -x and left/right swapped, in 2D and 3D
+    alike); `noise_px` adds Gaussian noise of that many pixels (converted with each
+    sequence's image width) to the 2D. With `flip` a mirrored copy of every frame is kept
+    in memory, so a flipped window is the same single gather.
     An enabled `virtual_camera` re-renders every window (after the flip: a mirrored window
     is the mirrored scene seen by the same camera) from a random viewpoint through its
     sequence's intrinsics (`data/virtual_camera.py`); every sequence then needs them.
