@@ -16,8 +16,10 @@ person of any size or place in the image gives the same input; the root joint's 
 would always be (0, 0), carries the root's screen position instead (where the person is,
 and how they move). Root-relative 3D output in metres does not depend on the 2D size.
 
-Stored form (`to_dict`, version 3): the fields below plus `lookahead_frames` for readers.
-Version 2 (no "offsets" sampling, no "root_scale") is read as it is; version 1 (scjd-edge
+Stored form (`to_dict`, version 4): the fields below plus `lookahead_frames` and
+`lookahead_seconds` for readers. Versions 2 and 3 (no `fps`) are read as 50 frames/s, the
+rate of every data set the project trained on before the rate was recorded; version 2 (no
+"offsets" sampling, no "root_scale") is read as it is; version 1 (scjd-edge
 0.x checkpoints and ONNX files: no `version` key, `normalisation` given as a formula,
 motion offsets as the text "computed per window") is upgraded.
 """
@@ -25,6 +27,7 @@ motion offsets as the text "computed per window") is upgraded.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,7 +46,9 @@ from scjd_edge.sampling import (
     static_offsets,
 )
 
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
+# The rate of every data set trained on before the contract recorded it (version <= 3).
+UNRECORDED_FPS = 50.0
 OUTPUT_MODES = ("all", "centre")
 # 2D input: normalised screen coordinates x / w * 2 - [1, h / w] (docs/ARCHITECTURE.md),
 # as they are or root-centred and scale-normalised (module docstring).
@@ -53,7 +58,7 @@ INPUT_NORMALISATIONS = ("screen", "root_scale")
 _MIN_PERSON_SIZE = 1e-3
 _V1_NORMALISATION = {"x / w * 2 - [1, h / w]": "screen", "": "screen"}
 _V1_MOTION_OFFSETS = "computed per window"
-_DERIVED_KEYS = ("lookahead_frames",)
+_DERIVED_KEYS = ("lookahead_frames", "lookahead_seconds")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Deployment:
         offsets end at 0.
     output: "all" (the model returns all N frames; the centre one is delivered) or
         "centre" (the model returns the centre frame only).
+    fps: frames per second of the 2D the model was trained on; 2D at another rate is
+        resampled to it before windows are cut (`scjd_edge.data.frame_rate`).
     """
 
     window_frames: int
@@ -79,10 +86,13 @@ class Deployment:
     joint_layout: str = JOINT_LAYOUT
     units: str = "metres"
     root_relative: bool = True
+    fps: float = UNRECORDED_FPS
     version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
         check_sampling(self.sampling, self.window_frames, self.input_frames)
+        if not (isinstance(self.fps, int | float) and math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"deployment fps {self.fps!r}: expected a finite rate > 0 frames/s")
         if self.output not in OUTPUT_MODES:
             raise ConfigError(f"deployment output {self.output!r}: expected one of {OUTPUT_MODES}")
         if self.input_normalisation not in INPUT_NORMALISATIONS:
@@ -172,6 +182,11 @@ class Deployment:
             return self.window_frames - 1 - self.delivered_frame
         return max(0, max(self.frame_offsets))
 
+    @property
+    def lookahead_seconds(self) -> float:
+        """The lookahead as time at the model's frame rate."""
+        return self.lookahead_frames / self.fps
+
     def prepare_model_inputs(
         self, keypoints_2d_windows: torch.Tensor | np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -211,6 +226,7 @@ class Deployment:
         stored = asdict(self)
         stored["frame_offsets"] = None if self.frame_offsets is None else list(self.frame_offsets)
         stored["lookahead_frames"] = self.lookahead_frames
+        stored["lookahead_seconds"] = self.lookahead_seconds
         return stored
 
     def to_json(self) -> str:
@@ -235,6 +251,7 @@ class Deployment:
         try:
             values["window_frames"] = int(values["window_frames"])
             values["input_frames"] = int(values["input_frames"])
+            values["fps"] = float(values.get("fps", UNRECORDED_FPS))
             offsets = values.get("frame_offsets")
             values["frame_offsets"] = None if offsets is None else tuple(int(o) for o in offsets)
         except (TypeError, ValueError) as error:
@@ -273,8 +290,8 @@ def _upgrade(stored: dict[str, Any]) -> dict[str, Any]:
     version = stored.get("version", 1)
     if version == CONTRACT_VERSION:
         return dict(stored)
-    if version == 2:  # version 3 only added values (sampling "offsets", "root_scale")
-        return {**stored, "version": CONTRACT_VERSION}
+    if version in (2, 3):  # 3 added values ("offsets", "root_scale"); 4 added fps
+        return {**stored, "fps": UNRECORDED_FPS, "version": CONTRACT_VERSION}
     if version != 1:
         raise ConfigError(
             f"deployment contract version {version!r}: this scjd-edge reads versions 1 to "
@@ -287,5 +304,6 @@ def _upgrade(stored: dict[str, Any]) -> dict[str, Any]:
     fields["input_normalisation"] = _V1_NORMALISATION[normalisation]
     if fields.get("frame_offsets") == _V1_MOTION_OFFSETS:
         fields["frame_offsets"] = None
+    fields["fps"] = UNRECORDED_FPS
     fields["version"] = CONTRACT_VERSION
     return fields

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -175,3 +176,19 @@ def test_version_2_contracts_still_load():
     stored = Deployment.student(27, 9, "uniform").to_dict()
     stored["version"] = 2
     assert Deployment.from_dict(stored) == Deployment.student(27, 9, "uniform")
+
+
+def test_frame_rate_is_recorded_and_older_contracts_read_as_50_fps():
+    deployment = dataclasses.replace(Deployment.student(81, 3, "offsets", [-5, 0, 5]), fps=25.0)
+    stored = deployment.to_dict()
+    assert stored["fps"] == 25.0 and stored["lookahead_seconds"] == pytest.approx(0.2)
+    assert Deployment.from_dict(stored) == deployment
+    version_3 = {key: value for key, value in stored.items() if key != "fps"}
+    assert Deployment.from_dict({**version_3, "version": 3}).fps == 50.0
+
+
+@pytest.mark.parametrize("fps", [0, -25, float("nan"), float("inf"), "fast"])
+def test_a_rate_that_is_not_a_finite_positive_number_is_refused(fps):
+    stored = {**Deployment.teacher(9).to_dict(), "fps": fps}
+    with pytest.raises(ConfigError, match="fps|could not convert"):
+        Deployment.from_dict(stored)

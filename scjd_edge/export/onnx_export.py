@@ -32,7 +32,7 @@ GRAPH_SHA256_KEY = "graph_sha256"  # ties the metadata to the graph it was writt
 MIN_OPSET = 17
 FLAT_DEPLOYMENT_KEYS = (
     "window_frames", "input_frames", "sampling", "frame_offsets", "output", "lookahead_frames",
-    "input_normalisation", "joint_layout", "units",
+    "input_normalisation", "joint_layout", "units", "fps",
 )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ reseeded per epoch, and the RNG states are saved with each checkpoint. Continuin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -110,6 +111,7 @@ class TrainingData:
     train: Any  # PoseWindows
     val: Any  # PoseWindows
     info: dict[str, Any]  # name, source, synthetic: the checkpoint's "data"
+    fps: float  # frames per second of every training sequence (the contract records it)
 
 
 def seed_everything(seed: int) -> None:
@@ -152,6 +154,7 @@ def _fit(
     seed_everything(recipe.seed)
     task.to(device)
     data = load_training_data(recipe, int(task.deployment.window_frames))
+    task.deployment = dataclasses.replace(task.deployment, fps=data.fps)
     loader = _train_loader(data.train, recipe, context)
     steps_per_epoch, total_steps = _run_length(config, len(loader), len(data.train))
     run = _Run(recipe, task, device, context, out_dir, data.info, steps_per_epoch, total_steps)
@@ -308,7 +311,18 @@ def load_training_data(recipe: Recipe, window_frames: int) -> TrainingData:
     )
     val = PoseWindows(dataset.select(recipe.data.val_subjects, "val"), frames=window_frames)
     info = {"name": dataset.name, "source": str(dataset.source), "synthetic": dataset.synthetic}
-    return TrainingData(train=train, val=val, info=info)
+    return TrainingData(train=train, val=val, info=info, fps=_single_fps(train.sequences))
+
+
+def _single_fps(sequences: list) -> float:
+    """The one frame rate of the training sequences (a contract records a single rate)."""
+    rates = sorted({float(sequence.fps) for sequence in sequences})
+    if len(rates) != 1:
+        raise ConfigError(
+            f"training sequences come at several frame rates {rates} frames/s; resample them "
+            "to one rate first (a model is trained and deployed at a single rate)"
+        )
+    return rates[0]
 
 
 def lr_factor(
