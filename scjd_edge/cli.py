@@ -177,16 +177,34 @@ def evaluate(
     data: Annotated[str, typer.Option(help="Data folder, 'builtin:cmu' or 'builtin:synthetic'")],
     split: Annotated[str, typer.Option(help="train, val or test")] = "test",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON here")] = None,
+    two_d: Annotated[
+        str,
+        typer.Option(
+            "--2d",
+            help="'exact' projections, or 'detector'-like 2D (jitter, swaps, outliers and "
+            "dropouts of a real detector; see scjd_edge/data/detector_noise.py)",
+        ),
+    ] = "exact",
+    input_fps: Annotated[
+        float | None,
+        typer.Option(help="Feed the 2D as a camera at this rate would deliver it (frames/s)"),
+    ] = None,
+    resample: Annotated[
+        bool,
+        typer.Option(help="Resample 2D at another rate to the model's rate (off: a control)"),
+    ] = True,
     device: DeviceOpt = None,
 ):
-    """P1, P2, N-MPJPE and MPJVE (mm) per action and overall, centre frame of every window."""
+    """P1, P2, N-MPJPE and MPJVE (mm) per subject, per action and overall, on the delivered
+    (centre) frame of every window; exact or detector-like 2D, at any input frame rate."""
     from scjd_edge.bench.flops import delivered_cost, model_cost
     from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
-    from scjd_edge.train.evaluate import evaluate_checkpoint, render_evaluation
+    from scjd_edge.train.evaluate import InputCondition, evaluate_checkpoint, render_evaluation
 
     json_path = json_out or checkpoint.with_name(f"{checkpoint.stem}_eval_{split}.json")
     check_writable(json_path, "--json")
-    result = evaluate_checkpoint(checkpoint, data, split=split, device=device)
+    condition = InputCondition(two_d=two_d, input_fps=input_fps, resample=resample)
+    result = evaluate_checkpoint(checkpoint, data, split=split, device=device, condition=condition)
     stored = load_checkpoint(checkpoint)
     deployment = stored["deployment"]
     cost = model_cost(recipe_of(stored, source=str(checkpoint)).model, deployment.input_frames)
@@ -197,7 +215,8 @@ def evaluate(
     console.print(
         f"cost: {result['cost']['macs_per_delivered_pose'] / 1e6:.2f} M MACs per delivered pose "
         f"({cost.macs_per_window / 1e6:.2f} M per forward x {passes} test-time "
-        f"pass{'es' if passes > 1 else ''}), lookahead {deployment.lookahead_frames} frames"
+        f"pass{'es' if passes > 1 else ''}), lookahead {deployment.lookahead_frames} frames "
+        f"({deployment.lookahead_seconds * 1000:.0f} ms at {deployment.fps:g} frames/s)"
     )
     console.print(f"wrote {json_path}")
 

@@ -121,14 +121,19 @@ def per_action(errors, actions: Sequence[str]) -> dict[str, float]:
     The category is the action key's text before the first space (VideoPose3D convention:
     "Walk 07_02" and "Walk 07_03 chunk1" both count as "Walk").
     """
+    return per_group(errors, [action.split(" ")[0] for action in actions])
+
+
+def per_group(errors, groups: Sequence[str]) -> dict[str, float]:
+    """Mean of per-pose `errors` `(S,)` by the group name of each pose, sorted by name."""
     values = errors.detach().cpu().numpy() if isinstance(errors, torch.Tensor) else errors
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if len(values) != len(actions):
-        raise ValueError(f"per_action got {len(values)} errors for {len(actions)} action names")
-    groups: dict[str, list[float]] = defaultdict(list)
-    for value, action in zip(values, actions, strict=True):
-        groups[action.split(" ")[0]].append(float(value))
-    return {category: float(np.mean(groups[category])) for category in sorted(groups)}
+    if len(values) != len(groups):
+        raise ValueError(f"got {len(values)} errors for {len(groups)} group names")
+    members: dict[str, list[float]] = defaultdict(list)
+    for value, group in zip(values, groups, strict=True):
+        members[group].append(float(value))
+    return {group: float(np.mean(members[group])) for group in sorted(members)}
 
 
 def _as_tensors(predicted, target) -> tuple[torch.Tensor, torch.Tensor, bool]:

@@ -22,7 +22,7 @@ import torch
 from scjd_edge.config import ModelConfig, validate_recipe
 from scjd_edge.data.builtin import BUILTIN_CMU, CMU_SPLIT
 
-DEFAULT_CMU_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmu"
+DEFAULT_CMU_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmu2"
 
 # The standard CMU split as recipe `data` keys.
 CMU_SUBJECTS = {

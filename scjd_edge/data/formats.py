@@ -33,6 +33,7 @@ from scjd_edge.data.camera import (
 from scjd_edge.data.dataset import DEFAULT_FPS, PoseDataset, PoseSequence, require_finite
 from scjd_edge.data.mpi_3dhp import load_3dhp
 from scjd_edge.data.npz import read_npz_dict
+from scjd_edge.data.projection import cached_projection
 from scjd_edge.data.skeleton import JOINT_LAYOUT, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 from scjd_edge.errors import DataError
 
@@ -136,25 +137,14 @@ def describe_dataset(path: str | Path, keypoints: str = "gt") -> dict[str, Any]:
 def _load_videopose3d(file_3d: Path, keypoints: str) -> PoseDataset:
     folder = file_3d.parent
     name = file_3d.stem[len("data_3d_") :]
-    file_2d = folder / f"data_2d_{name}_{keypoints}.npz"
-    if not file_2d.is_file():
-        available = sorted(f.name for f in folder.glob(f"data_2d_{name}_*.npz"))
-        raise DataError(
-            f"{file_2d}: 2D keypoints file not found for keypoints={keypoints!r} "
-            f"(2D files for {name!r} here: {', '.join(available) or 'none'})"
-        )
-    positions_3d = read_npz_dict(file_3d, "positions_3d")
-    positions_2d = read_npz_dict(file_2d, "positions_2d")
-    metadata = read_npz_dict(file_2d, "metadata")
+    poses_world = _checked_positions_3d(read_npz_dict(file_3d, "positions_3d"), file_3d, name)
+    positions_2d, metadata, file_2d = _read_2d(folder, name, keypoints, file_3d, poses_world)
     _check_metadata(metadata, file_2d)
-    cameras = _cameras_for(folder, name, list(positions_3d))
+    cameras = _cameras_for(folder, name, list(poses_world))
     fps = float(metadata.get("fps", DEFAULT_FPS))
     sequences = []
-    for subject, actions in positions_3d.items():
-        _require_mapping(actions, file_3d, f"positions_3d[{subject!r}]")
+    for subject, actions in poses_world.items():
         for action, pose_world in actions.items():
-            where_3d = f"positions_3d[{subject!r}][{action!r}]"
-            pose_world = _check_pose_3d(pose_world, file_3d, where_3d, reduce_32=name == "h36m")
             views = _views_2d(positions_2d, subject, action, file_2d)
             sequences += _camera_sequences(
                 subject, action, pose_world, views, cameras[subject], file_2d, fps
@@ -169,6 +159,43 @@ def _load_videopose3d(file_3d: Path, keypoints: str) -> PoseDataset:
         keypoints=keypoints,
         metadata=dict(metadata),
     )
+
+
+def _read_2d(
+    folder: Path, name: str, keypoints: str, file_3d: Path, poses_world: dict
+) -> tuple[dict, dict[str, Any], Path]:
+    """(positions_2d, metadata, the file they came from): the folder's 2D file, or for
+    keypoints "gt" in a folder with 3D + cameras and no 2D file (CMU v2) the exact
+    projection, computed once and cached (`data/projection.py`)."""
+    file_2d = folder / f"data_2d_{name}_{keypoints}.npz"
+    if file_2d.is_file():
+        metadata = read_npz_dict(file_2d, "metadata")
+        return read_npz_dict(file_2d, "positions_2d"), metadata, file_2d
+    file_cameras = folder / f"cameras_{name}.json"
+    if keypoints == "gt" and file_cameras.is_file():
+        cameras = read_cameras_json(file_cameras, list(poses_world))
+        positions_2d, cached = cached_projection(file_3d, file_cameras, poses_world, cameras)
+        return positions_2d, {}, cached
+    available = sorted(f.name for f in folder.glob(f"data_2d_{name}_*.npz"))
+    raise DataError(
+        f"{file_2d}: 2D keypoints file not found for keypoints={keypoints!r} "
+        f"(2D files for {name!r} here: {', '.join(available) or 'none'}; exact 2D is "
+        f"projected for keypoints 'gt' when {file_cameras.name} is present)"
+    )
+
+
+def _checked_positions_3d(positions_3d: dict, file_3d: Path, name: str) -> dict:
+    """{subject: {action: (F, 17, 3) float64 world metres}}, every array checked."""
+    checked: dict[str, dict[str, np.ndarray]] = {}
+    for subject, actions in positions_3d.items():
+        _require_mapping(actions, file_3d, f"positions_3d[{subject!r}]")
+        checked[subject] = {
+            action: _check_pose_3d(
+                pose, file_3d, f"positions_3d[{subject!r}][{action!r}]", reduce_32=name == "h36m"
+            )
+            for action, pose in actions.items()
+        }
+    return checked
 
 
 def _camera_sequences(
