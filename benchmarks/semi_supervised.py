@@ -9,7 +9,7 @@ training subject keeps its labels): 3D of CMU07 only (1,749 frames, 14 % of the 
 frames), 2D only of CMU02 and CMU05 (`data.unlabelled_subjects`: their 3D is never read).
 
 It trains and scores, on one machine:
-  a teacher on the labelled subject, for its `teacher_minutes`: the frontier's transformer
+  a teacher on the labelled subject, for its `teacher_steps`: the frontier's transformer
   teacher (recipes/frontier_teacher_cmu.yaml) reshaped like the student (root-centred
   scale-normalised input, pose head) over all 27 frames, with virtual-camera augmentation;
   the frontier's student (recipes/frontier_scjd_cmu.yaml) four ways, every seed of the
@@ -95,14 +95,14 @@ MODELS = (
 
 BUDGETS = {
     "full": Budget(
-        teacher_minutes={TEACHER.key: 5.0},
+        teacher_steps={TEACHER.key: 1000},
         model_minutes=2.0,
         seeds=(0, 1, 2),
         teacher_overrides={TEACHER.key: TEACHER_SHAPE},
         calibration_rounds=5,
     ),
     "smoke": Budget(
-        teacher_minutes={TEACHER.key: 0.05},
+        teacher_steps={TEACHER.key: 4},
         model_minutes=0.02,
         seeds=(0, 1),
         overrides=frontier.BUDGETS["smoke"].overrides,
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "unlabelled_subjects": UNLABELLED,
         },
         "settings": {
-            "teacher_minutes": budget.teacher_minutes[TEACHER.key],
+            "teacher_steps": budget.teacher_steps[TEACHER.key],
             "model_minutes": budget.model_minutes,
             "steps_per_student": steps,
             "seeds": list(budget.seeds),

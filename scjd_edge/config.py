@@ -60,6 +60,13 @@ class DataConfig(_Section):
     unlabelled_subjects: list[str] = Field(default_factory=list)
     train_stride: int = Field(1, ge=1)  # distance in frames between training window centres
     noise_px: float = Field(0.0, ge=0)  # Gaussian noise added to training 2D, in pixels
+    # Detector-like 2D errors added to training windows (data/detector_noise.py): the
+    # scale of its magnitudes and rates; 0 trains on exact 2D.
+    detector_noise: float = Field(0.0, ge=0, le=5)
+    # How often a subject's windows are drawn in training: "frames" (every window alike,
+    # so a subject counts by its frames), "sqrt" (a subject's share grows with the square
+    # root of its frames) or "equal" (every subject the same share).
+    subject_weighting: Literal["frames", "sqrt", "equal"] = "frames"
     virtual_camera: VirtualCameraConfig = Field(default_factory=VirtualCameraConfig)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from scjd_edge.config import VirtualCameraConfig
 from scjd_edge.data.dataset import PoseSequence
+from scjd_edge.data.detector_noise import DetectorNoise
 from scjd_edge.data.skeleton import ROOT_JOINT, flip_pose
 from scjd_edge.data.virtual_camera import SequenceCameras, ViewChange, render
 from scjd_edge.errors import DataError
@@ -32,10 +33,12 @@ class PoseWindows(Dataset):
     keypoints_2d (B, T, 17, 2) normalised screen coordinates, pose_3d (B, T, 17, 3)
     root-relative camera metres, frame_offsets (B, T) float32 (offset of each frame from
     the centre), sequence_index (B,) and centre_frame (B,) int64, labelled (B,) bool (False:
-    2D-only data, pose_3d NaN); an int gives the same keys without the batch dimension.
+    2D-only data, pose_3d NaN), and with `detector_noise` keypoints_2d_exact (the 2D before
+    those errors); an int gives the same keys without the batch dimension.
     Frames before a sequence's start or after its end repeat its first or last frame.
     `flip` mirrors half of the windows (x -> -x and left/right swapped, in 2D and 3D
-    alike); `noise_px` adds Gaussian noise of that many pixels (converted with each
+    alike); `detector_noise` adds the detector-like 2D errors of `data/detector_noise.py`
+    at that scale; `noise_px` adds Gaussian noise of that many pixels (converted with each
     sequence's image width) to the 2D. With `flip` a mirrored copy of every frame is kept
     in memory, so a flipped window is the same single gather.
     An enabled `virtual_camera` re-renders every window (after the flip: a mirrored window
@@ -52,6 +55,7 @@ class PoseWindows(Dataset):
         noise_px: float = 0.0,
         seed: int = 0,
         virtual_camera: VirtualCameraConfig | None = None,
+        detector_noise: float = 0.0,
     ):
         if not sequences:
             raise DataError("PoseWindows: no sequences given (is the split empty?)")
@@ -62,6 +66,11 @@ class PoseWindows(Dataset):
         self.stride = stride
         self.flip = flip
         self.noise_px = float(noise_px)
+        self.detector_noise = (
+            DetectorNoise(float(detector_noise), fps=self.sequences[0].fps)
+            if detector_noise > 0
+            else None
+        )
         self.seed = seed
         self.virtual_camera = virtual_camera if virtual_camera and virtual_camera.enabled else None
         self.epoch = 0
@@ -115,6 +124,19 @@ class PoseWindows(Dataset):
         """(W,) int64: the sequence of every window, without gathering any frames."""
         return self._window_sequence
 
+    def subject_weights(self, weighting: str) -> torch.Tensor | None:
+        """(W,) sampling weight of every window so that each subject gets its share under
+        `weighting` ("frames": None, every window alike; "sqrt"; "equal")."""
+        if weighting == "frames":
+            return None
+        subjects = [sequence.subject for sequence in self.sequences]
+        names = sorted(set(subjects))
+        subject_of_sequence = torch.tensor([names.index(subject) for subject in subjects])
+        window_subject = subject_of_sequence[self._window_sequence]
+        counts = torch.bincount(window_subject, minlength=len(names)).double()
+        share = counts.sqrt() if weighting == "sqrt" else torch.ones_like(counts)
+        return (share / share.sum() / counts)[window_subject]
+
     @property
     def window_centre_frame(self) -> torch.Tensor:
         """(W,) int64: the centre frame of every window, without gathering any frames."""
@@ -132,7 +154,12 @@ class PoseWindows(Dataset):
         batch_size = len(window_index)
         rows = self._window_start[window_index, None] + self._frame_steps  # (B, T)
         sequence_index = self._window_sequence[window_index]
-        augment = self.flip or self.noise_px > 0 or self.virtual_camera is not None
+        augment = (
+            self.flip
+            or self.noise_px > 0
+            or self.virtual_camera is not None
+            or self.detector_noise is not None
+        )
         generator = self._augmentation_generator(window_index) if augment else None
         flipped = torch.zeros(batch_size, dtype=torch.bool)
         if self.flip:
@@ -146,6 +173,10 @@ class PoseWindows(Dataset):
             keypoints_2d, pose_3d = self._rerender(
                 pose_3d, root, sequence_index, flipped, generator
             )
+        exact = {}
+        if self.detector_noise is not None:
+            exact["keypoints_2d_exact"] = keypoints_2d
+            keypoints_2d = self.detector_noise.corrupt(keypoints_2d, generator)
         if self.noise_px > 0:
             sigma = self.noise_px * self._pixel_to_normalised[sequence_index]
             noise = torch.empty_like(keypoints_2d).normal_(generator=generator)
@@ -159,6 +190,7 @@ class PoseWindows(Dataset):
             "labelled": self._sequence_labelled[sequence_index],
             "window_index": window_index,
             "flipped": flipped,
+            **exact,
         }
         if single:
             return {key: value[0] for key, value in batch.items()}
@@ -182,7 +214,9 @@ class PoseWindows(Dataset):
 class WindowBatchSampler(Sampler[torch.Tensor]):
     """Yields whole batches of window indices (1-D int64 tensors).
 
-    Shuffling is seeded by (seed, epoch); with `world_size > 1` each rank takes every
+    Shuffling is seeded by (seed, epoch); with `window_weights` an epoch is as many
+    windows drawn with replacement in proportion to their weights. With `world_size > 1`
+    each rank takes every
     `world_size`-th index of the shuffled order (padded by repeating indices, as
     DistributedSampler does, unless `drop_last`). Call `set_epoch` before each epoch.
     """
@@ -196,6 +230,7 @@ class WindowBatchSampler(Sampler[torch.Tensor]):
         drop_last: bool,
         rank: int = 0,
         world_size: int = 1,
+        window_weights: torch.Tensor | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -208,6 +243,7 @@ class WindowBatchSampler(Sampler[torch.Tensor]):
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
+        self.window_weights = window_weights
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -217,7 +253,12 @@ class WindowBatchSampler(Sampler[torch.Tensor]):
         if self.shuffle:
             state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2)
             generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-            order = torch.randperm(self.num_windows, generator=generator)
+            if self.window_weights is None:
+                order = torch.randperm(self.num_windows, generator=generator)
+            else:
+                order = torch.multinomial(
+                    self.window_weights, self.num_windows, replacement=True, generator=generator
+                )
         else:
             order = torch.arange(self.num_windows)
         if self.world_size > 1:
@@ -266,6 +307,7 @@ def make_loader(
     rank: int = 0,
     world_size: int = 1,
     num_workers: int = 0,
+    window_weights: torch.Tensor | None = None,
 ) -> WindowLoader:
     """Loader yielding `PoseWindows` batch dicts; call `loader.set_epoch(epoch)` each epoch.
 
@@ -273,7 +315,14 @@ def make_loader(
     (`batch_size=None` disables per-sample collation).
     """
     sampler = WindowBatchSampler(
-        len(windows), batch_size, shuffle, seed, drop_last, rank=rank, world_size=world_size
+        len(windows),
+        batch_size,
+        shuffle,
+        seed,
+        drop_last,
+        rank=rank,
+        world_size=world_size,
+        window_weights=window_weights,
     )
     return WindowLoader(
         windows,

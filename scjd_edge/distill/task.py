@@ -181,8 +181,10 @@ class DistillTask:
         }
 
     def _targets(self, batch: dict[str, torch.Tensor], indices: torch.Tensor) -> dict:
-        """The teacher's targets of a batch: from the cache where it holds them."""
-        keypoints_2d = batch["keypoints_2d"]
+        """The teacher's targets of a batch: from the cache where it holds them. With
+        detector-like training 2D the teacher reads the exact 2D (it runs in training
+        only), so its targets are those of the plain windows the cache holds."""
+        keypoints_2d = batch.get("keypoints_2d_exact", batch["keypoints_2d"])
         if self.teacher_cache is None:
             return self.teacher_targets(keypoints_2d, indices)
 

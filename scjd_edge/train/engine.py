@@ -308,6 +308,7 @@ def load_training_data(recipe: Recipe, window_frames: int) -> TrainingData:
         noise_px=recipe.data.noise_px,
         seed=recipe.seed,
         virtual_camera=recipe.data.virtual_camera,
+        detector_noise=recipe.data.detector_noise,
     )
     val = PoseWindows(dataset.select(recipe.data.val_subjects, "val"), frames=window_frames)
     info = {"name": dataset.name, "source": str(dataset.source), "synthetic": dataset.synthetic}
@@ -577,6 +578,7 @@ def _train_loader(windows: Any, recipe: Recipe, context: Distributed):
         rank=context.rank,
         world_size=context.world_size,
         num_workers=recipe.train.num_workers,
+        window_weights=windows.subject_weights(recipe.data.subject_weighting),
     )
 
 

@@ -105,6 +105,7 @@ def evaluate_checkpoint(
     test_flip: bool | None = None,
     batch_size: int | None = None,
     condition: InputCondition | None = None,
+    every: int = 1,
 ) -> dict[str, Any]:
     """P1, P2, N-MPJPE and MPJVE (mm) overall, per subject and per action category.
 
@@ -114,6 +115,7 @@ def evaluate_checkpoint(
     at the data's rate by default). Writes the result to `json_path` (atomically) when
     given. `batch_size` (windows per forward) defaults to about 1024 frames per batch on
     CPU, where small batches stay in cache and run faster, and 32768 frames on a GPU.
+    `every` > 1 scores every `every`-th frame only (a quick look; reports score all).
     """
     from scjd_edge.data.formats import load_dataset
 
@@ -132,7 +134,7 @@ def evaluate_checkpoint(
         batch_size = max(1, frames_per_batch // deployment.window_frames)
     scored = _scored_poses(
         model, dataset.select(subjects, split), deployment, flip, batch_size, chosen_device,
-        condition,
+        condition, every,
     )  # fmt: skip
     if not scored.predicted_mm.isfinite().all():
         raise CheckpointError(
@@ -171,12 +173,15 @@ class _ScoredPoses:
     sequences: list[PoseSequence]
 
 
-def _scored_poses(model, sequences, deployment, flip, batch_size, device, condition):
-    """Every delivered pose of the split under `condition`, with its target."""
+def _scored_poses(model, sequences, deployment, flip, batch_size, device, condition, every):
+    """Every (`every`-th) delivered pose of the split under `condition`, with its target."""
     from scjd_edge.data.windows import PoseWindows
 
+    if every < 1:
+        raise ConfigError(f"every={every}: score every k-th frame with k >= 1")
     sequences, scored = _as_arrived(sequences, deployment.fps, condition)
-    windows = PoseWindows(sequences, frames=deployment.window_frames)
+    scored = [mask[::every] for mask in scored]
+    windows = PoseWindows(sequences, frames=deployment.window_frames, stride=every)
     noise = DetectorNoise(fps=deployment.fps) if condition.two_d == "detector" else None
     generator = torch.Generator().manual_seed(condition.noise_seed)
     predicted, target = [], []
