@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scjd_edge.data.builtin import BUILTIN_CMU, cmu_folder
+from scjd_edge.data.builtin import BUILTIN_CMU, CMU_SPLIT, cmu_folder
 from scjd_edge.data.camera import H36M_CAMERA_INTRINSICS, image_coordinates, look_at_camera
 from scjd_edge.data.formats import describe_dataset, load_dataset
 from scjd_edge.data.pose_folder import write_pose_folder
@@ -28,8 +28,11 @@ def cmu_dataset():
 
 def test_cmu_loads_in_camera_space_with_rigid_limbs(cmu_dataset):
     assert cmu_dataset.name == "cmu" and not cmu_dataset.synthetic
-    assert cmu_dataset.subjects() == ["CMU01", "CMU02", "CMU03", "CMU05", "CMU07", "CMU102"]
-    assert len(cmu_dataset.sequences) == 54 * 4
+    assert cmu_dataset.subjects() == [
+        "CMU01", "CMU02", "CMU03", "CMU05", "CMU07", "CMU08", "CMU09", "CMU10", "CMU13",
+        "CMU14", "CMU49", "CMU55", "CMU93", "CMU102", "CMU105",
+    ]  # fmt: skip
+    assert len(cmu_dataset.sequences) == 193 * 4
     for sequence in cmu_dataset.sequences:
         assert sequence.keypoints_2d.dtype == np.float32 and sequence.pose_3d.dtype == np.float32
         assert sequence.pose_3d.shape[1:] == (17, 3) and sequence.keypoints_2d.shape[1:] == (17, 2)
@@ -48,8 +51,8 @@ def test_cmu_2d_is_the_projection_of_the_camera_space_3d(cmu_dataset):
 
 
 def test_cmu_select_and_unknown_subject(cmu_dataset):
-    train = cmu_dataset.select(["CMU02", "CMU05", "CMU07"], "train")
-    assert sum(s.num_frames for s in train) == 12598 * 4
+    train = cmu_dataset.select(CMU_SPLIT["train"], "train")
+    assert sum(s.num_frames for s in train) == 74420 * 4  # the CMU v2 README's count
     with pytest.raises(DataError, match=r"S9.*CMU01"):
         cmu_dataset.select(["CMU01", "S9"], "test")
 
@@ -60,9 +63,9 @@ def test_describe_cmu():
     assert info["fps"] == 50.0 and info["joint_layout"] == "h36m17"
     assert info["num_cameras"] == 4 and info["cameras"][0] == "54138969"
     assert info["subjects"]["CMU07"]["sequences"] == 12
-    assert info["subjects"]["CMU07"]["frames"] == 1749
-    assert info["subjects"]["CMU01"]["seconds"] == pytest.approx(38.1)
-    assert info["total"]["frames"] == 14920
+    assert info["subjects"]["CMU07"]["frames"] == 1815
+    assert info["subjects"]["CMU01"]["seconds"] == pytest.approx(384.96)
+    assert info["total"]["frames"] == 98878
     assert "Walk" in info["actions"] and "Dance" in info["subjects"]["CMU05"]["categories"]
 
 

@@ -37,13 +37,21 @@ def test_tiny_quickstart_reports_real_test_results_beside_the_baseline(tiny_run)
     assert "obtained from mocap.cs.cmu.edu" in report
     tested = json.loads((out / "test" / "test.json").read_text())["models"]
     assert set(tested) == {"teacher", "student", "baseline"}
+    test_subjects = ["CMU09", "CMU14", "CMU49"]
     for row in tested.values():
-        assert row["subjects"] == ["CMU01"] and row["poses"] == 1905 * 4  # every test window
-        assert row["macs_per_delivered_pose"] == 2 * row["macs_per_forward"] > 0  # flip
-        assert f"| {row['mpjpe_mm']:.1f} |" in report
-    assert tested["student"]["input_frames"] < tested["student"]["window_frames"]
-    assert tested["student"]["lookahead_frames"] == tested["student"]["window_frames"] // 2
-    assert tested["baseline"]["recipe"] == "poseformerv2_cmu_quick"
+        assert row["subjects"] == test_subjects and row["poses"] == 13283 * 4  # every window
+        assert f"| {row['mpjpe_mm']:.1f} | {row['detector_mpjpe_mm']:.1f} |" in report
+        assert sorted(row["per_subject_mm"]) == test_subjects
+        assert row["detector_mpjpe_mm"] != row["mpjpe_mm"]
+    for role in ("teacher", "baseline"):  # TCNs, scored with the test-time flip
+        assert tested[role]["macs_per_delivered_pose"] == 2 * tested[role]["macs_per_forward"]
+    student = tested["student"]
+    assert student["macs_per_delivered_pose"] == student["macs_per_forward"] > 0  # no flip
+    assert student["input_frames"] == 3 < student["window_frames"] == 27
+    assert student["lookahead_frames"] == 9  # offsets -9, 0, +9
+    assert tested["baseline"]["recipe"] == "tcn27_cmu"
+    assert "with exact 2d the student is" in report.lower()
+    assert "with detector-like 2d the student is" in report
     for picture in ("bench/bench.png", "pose.png"):
         assert f"]({picture})" in report
         assert (out / picture).read_bytes()[:8] == PNG_MAGIC

@@ -50,6 +50,7 @@ from scjd_edge.bench.report import (
 from scjd_edge.bench.timing import TimedCall, measure_interleaved, phase_stats
 from scjd_edge.config import ModelConfig
 from scjd_edge.contract import Deployment
+from scjd_edge.data.builtin import CMU_SPLIT
 from scjd_edge.data.formats import PoseDataset, load_dataset
 from scjd_edge.data.windows import PoseWindows
 from scjd_edge.errors import ConfigError, DataError, ExportError, ScjdError
@@ -66,7 +67,7 @@ from scjd_edge.metrics import mpjpe, p_mpjpe
 CUDA_GRAPH_VARIANT = "engine+graph"
 # Test subjects of the data sets whose split is fixed (data/README, METHOD.md), used when
 # no checkpoint's recipe names them.
-DEFAULT_TEST_SUBJECTS = {"cmu": ["CMU01"], "h36m": ["S9", "S11"], "synthetic": ["SYN6"]}
+DEFAULT_TEST_SUBJECTS = {"cmu": CMU_SPLIT["test"], "h36m": ["S9", "S11"], "synthetic": ["SYN6"]}
 # Execution provider chains ONNX Runtime is asked for, by short name (the row's variant).
 ORT_PROVIDER_CHAINS = {
     "CPU EP": ("CPUExecutionProvider",),

@@ -34,6 +34,7 @@ from rich.table import Table
 
 from scjd_edge import __version__
 from scjd_edge.contract import Deployment
+from scjd_edge.data.builtin import CMU_SPLIT
 from scjd_edge.errors import ArtifactSkipped, ExportError, ScjdError
 from scjd_edge.export import cpu_int8, quantize, tensorrt_plan
 from scjd_edge.export.onnx_export import (
@@ -427,7 +428,7 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
 
 # Validation subjects of the data sets with a fixed split (data/README), for the optional
 # on-device accuracy check of an engine built from an ONNX file.
-VALIDATION_SUBJECTS = {"cmu": ["CMU03", "CMU102"], "h36m": ["S8"], "synthetic": ["SYN5"]}
+VALIDATION_SUBJECTS = {"cmu": CMU_SPLIT["validation"], "h36m": ["S8"], "synthetic": ["SYN5"]}
 
 
 def export_onnx_engine(
