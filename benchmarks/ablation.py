@@ -12,8 +12,8 @@ a window centred on every frame), and its cost counted with `scjd_edge.bench.flo
 Writes benchmarks/results/ablation_cmu.{md,json} (`smoke`: ablation_cmu_smoke.*) with a
 goals section computed from the numbers.
 
-    python benchmarks/ablation.py --data ../shared/data/cmu --budget smoke
-    python benchmarks/ablation.py --data ../shared/data/cmu --budget full [--teacher CKPT]
+    python benchmarks/ablation.py --data ../shared/data/cmu2 --budget smoke
+    python benchmarks/ablation.py --data ../shared/data/cmu2 --budget full [--teacher CKPT]
 
 `smoke` (tiny models, a few steps) proves the pipeline in minutes; only `full` measures.
 """

@@ -6,7 +6,7 @@ batch 1024 in the main process (num_workers=0), with and without training augmen
 (flip, and flip + 5 px 2D noise). A "window" is one (T, 17, 2) 2D input plus its
 (T, 17, 3) root-relative 3D target. Goal: >= 50,000 windows/s.
 
-    python benchmarks/data_throughput.py [--data ../shared/data/cmu] [--epochs 2]
+    python benchmarks/data_throughput.py [--data ../shared/data/cmu2] [--epochs 2]
 
 Note on T = 243: one batch of 1024 windows is 34 MB of 2D plus 51 MB of 3D. glibc serves
 blocks above its 32 MB dynamic mmap ceiling with fresh mmap'ed pages that are returned on

@@ -7,7 +7,7 @@ the windows, loss, backward, AdamW step. The cache is warmed by one pass over th
 batches first (what every epoch after the first and every later run with the same teacher
 sees); that cold pass is reported too. Writes benchmarks/results/distill_step_cpu.{md,json}.
 
-    python benchmarks/distill_step_time.py --data ../shared/data/cmu [--steps 20 --rounds 3]
+    python benchmarks/distill_step_time.py --data ../shared/data/cmu2 [--steps 20 --rounds 3]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu")
+    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu2")
     parser.add_argument("--steps", type=int, default=20, help="steps per variant per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)

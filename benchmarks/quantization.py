@@ -15,7 +15,7 @@ in interleaved rounds in one process (bench.timing.measure_interleaved; speed-up
 medians of per-round ratios, bench.ratios); and ORT's per-op kernel profile of FP32 and the
 CPU form. Writes quantization_cpu.{md,json} with a `goals` list judged from the numbers.
 
-    python benchmarks/quantization.py --data ../shared/data/cmu \\
+    python benchmarks/quantization.py --data ../shared/data/cmu2 \\
         --model student=runs/scjd_cmu/best.pt --model teacher=runs/teacher_cmu/best.pt \\
         [--modelopt-python /path/to/venv/bin/python]
 """
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu")
+    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu2")
     parser.add_argument(
         "--model", action="append", required=True, help="NAME=CHECKPOINT (repeatable)"
     )

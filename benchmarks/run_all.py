@@ -15,7 +15,7 @@ Beside the report, bench_cpu.manifest.json records every input it depends on: th
 checkpoints (sha256, recipe, export manifest), every benchmarked file's sha256, the data
 files' sha256, settings, command, git commit, machine and load average at start and end.
 
-    python benchmarks/run_all.py --data ../shared/data/cmu \\
+    python benchmarks/run_all.py --data ../shared/data/cmu2 \\
         [--teacher CKPT --student CKPT --baseline CKPT] [--out DIR]
 
 Checkpoints default to the ones benchmarks/ablation.py writes.
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu")
+    parser.add_argument("--data", required=True, help="data folder, e.g. ../shared/data/cmu2")
     parser.add_argument(
         "--ablation-dir", type=Path, default=ABLATION_DIR, help="benchmarks/ablation.py --out"
     )

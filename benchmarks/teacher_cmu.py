@@ -6,8 +6,8 @@ window centred on every frame; P1, P2, N-MPJPE, MPJVE per action), counts parame
 MACs with `scjd_edge.bench.flops`, and writes benchmarks/results/teacher_cmu.{md,json}
 (with overrides: teacher_cmu_smoke.*, unless --stem is given).
 
-    python benchmarks/teacher_cmu.py --data ../shared/data/cmu
-    python benchmarks/teacher_cmu.py --data ../shared/data/cmu train.max_steps=20   # smoke
+    python benchmarks/teacher_cmu.py --data ../shared/data/cmu2
+    python benchmarks/teacher_cmu.py --data ../shared/data/cmu2 train.max_steps=20   # smoke
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/cmu", help="CMU data folder")
+    parser.add_argument("--data", default="../shared/data/cmu2", help="CMU data folder")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "teacher_cmu")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     parser.add_argument("--stem", help="Result file name (default teacher_cmu[_smoke])")

@@ -1,5 +1,5 @@
 """`scjd-edge infer` end to end on real CMU motion: a COCO-style detector file made from the
-CMU01 test subject's 2D (camera 0) is lifted by a tiny teacher trained on the CMU training
+A CMU test subject's 2D (camera 0) is lifted by a tiny teacher trained on the CMU training
 subjects, and compared with the CMU 3D ground truth."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import CMU_SUBJECTS
 from PIL import Image
 
 from scjd_edge.config import Recipe
@@ -76,12 +77,7 @@ def tiny_recipe() -> Recipe:
     return Recipe.model_validate(
         {
             "name": "infer-test",
-            "data": {
-                "path": BUILTIN_CMU,
-                "train_subjects": ["CMU02", "CMU05", "CMU07"],
-                "val_subjects": ["CMU03", "CMU102"],
-                "test_subjects": ["CMU01"],
-            },
+            "data": {"path": BUILTIN_CMU, **CMU_SUBJECTS},
             "model": {"name": "ste", "frames": WINDOW_FRAMES, "dim": 16, "depth": 1, "heads": 2},
             "train": {
                 "max_steps": 200,
@@ -103,11 +99,12 @@ def tiny_teacher(tiny_recipe, tmp_path_factory, one_thread):
 
 
 @pytest.fixture(scope="module")
-def cmu01_clip():
-    """CMU01 (test subject) 'Playground 01_01 chunk0', camera 0: pixels and root-relative 3D."""
+def subject_clip():
+    """CMU49 (a test subject) 'Jump-up-and-down 49_03', camera 0: pixels and root-relative
+    3D."""
     dataset = load_dataset(BUILTIN_CMU)
-    sequence = dataset.select(["CMU01"], "test")[0]
-    assert (sequence.action, sequence.camera) == ("Playground 01_01 chunk0", "54138969")
+    sequence = dataset.select(["CMU49"], "test")[0]
+    assert (sequence.action, sequence.camera) == ("Jump-up-and-down 49_03", "54138969")
     keypoints_px = image_coordinates(sequence.keypoints_2d, sequence.res_w, sequence.res_h)
     pose_3d = sequence.pose_3d - sequence.pose_3d[:, :1]
     return keypoints_px, pose_3d, (sequence.res_w, sequence.res_h)
@@ -141,9 +138,9 @@ def write_detector_json(path, keypoints_px: np.ndarray, image_size, dropped_fram
 
 
 def test_infer_on_a_coco_detector_file_recovers_the_cmu_ground_truth(
-    tiny_teacher, tiny_recipe, cmu01_clip, tmp_path, one_thread
+    tiny_teacher, tiny_recipe, subject_clip, tmp_path, one_thread
 ):
-    keypoints_px, truth_3d, image_size = cmu01_clip
+    keypoints_px, truth_3d, image_size = subject_clip
     detections = tmp_path / "detections.json"
     write_detector_json(detections, keypoints_px, image_size, dropped_frame=40)
     out = tmp_path / "poses.npz"
@@ -186,8 +183,8 @@ def test_infer_on_a_coco_detector_file_recovers_the_cmu_ground_truth(
     assert "(frames per joint): LWrist 5" in "\n".join(render_summary(summary))
 
 
-def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, one_thread):
-    keypoints_px, _, (width, height) = cmu01_clip
+def test_streaming_poses_equal_batch_poses(tiny_teacher, subject_clip, one_thread):
+    keypoints_px, _, (width, height) = subject_clip
     keypoints_2d = normalize_screen_coordinates(keypoints_px[:30], width, height)
     predictor = load_predictor(tiny_teacher)
     streamed, latencies_ms = stream_sequence(predictor, keypoints_2d)
@@ -201,9 +198,9 @@ def test_streaming_poses_equal_batch_poses(tiny_teacher, cmu01_clip, one_thread)
 
 
 def test_stream_mode_writes_json_and_a_multi_frame_gif(
-    tiny_teacher, cmu01_clip, tmp_path, one_thread
+    tiny_teacher, subject_clip, tmp_path, one_thread
 ):
-    keypoints_px, truth_3d, image_size = cmu01_clip
+    keypoints_px, truth_3d, image_size = subject_clip
     clip = keypoints_px[:12]
     path = tmp_path / "clip.npz"
     np.savez(path, keypoints_2d=clip, image_size=np.array(image_size))
@@ -237,9 +234,9 @@ def test_stream_mode_writes_json_and_a_multi_frame_gif(
 
 
 def test_an_exported_onnx_model_lifts_like_its_checkpoint(
-    tiny_teacher, cmu01_clip, tmp_path, one_thread
+    tiny_teacher, subject_clip, tmp_path, one_thread
 ):
-    keypoints_px, _, image_size = cmu01_clip
+    keypoints_px, _, image_size = subject_clip
     clip = tmp_path / "clip.npz"
     np.savez(clip, keypoints_2d=keypoints_px[:40], width=image_size[0], height=image_size[1])
     export_checkpoint(tiny_teacher, tmp_path / "export")

@@ -11,6 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import CMU_SUBJECTS
 from torch import nn
 
 from scjd_edge.config import Recipe
@@ -32,11 +33,7 @@ from scjd_edge.export.runtime import load_predictor
 from scjd_edge.export.sensitivity import Int8Evaluator, Target
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, save_untrained_checkpoint
 
-CMU_SPLIT = {
-    "train_subjects": ["CMU02", "CMU05", "CMU07"],
-    "val_subjects": ["CMU03", "CMU102"],
-    "test_subjects": ["CMU01"],
-}
+CMU_SPLIT = CMU_SUBJECTS  # the standard split as recipe `data` keys
 # (kind, frames the model reads, window frames T, depth)
 MODELS = {"teacher": (9, 9, 2), "student": (3, 9, 1)}
 
