@@ -58,7 +58,7 @@ from scjd_edge.distill.task import DistillTask, distill  # noqa: E402
 from scjd_edge.errors import ScjdError  # noqa: E402
 from scjd_edge.io import atomic_path, sha256_file, write_json, write_text  # noqa: E402
 from scjd_edge.train.checkpoint import load_checkpoint, recipe_of  # noqa: E402
-from scjd_edge.train.engine import load_training_data  # noqa: E402
+from scjd_edge.train.engine import load_training_data, training_seconds  # noqa: E402
 from scjd_edge.train.evaluate import InputCondition, evaluate_checkpoint  # noqa: E402
 from scjd_edge.train.tasks import TeacherTask, train_teacher  # noqa: E402
 
@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScjdError as error:
         console.print(f"[bold red]error:[/] {error}")
         return 2
+    if report is None:
+        console.print(f"teachers trained and scored in {args.out}; run again with --reuse")
+        return 0
     stem = "frontier_cmu" if args.budget == "full" else f"frontier_cmu_{args.budget}"
     write_json(args.results / f"{stem}.json", report)
     write_text(args.results / f"{stem}.md", render_markdown(report, f"{stem}.png"))
@@ -210,6 +213,11 @@ def _parse(
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="report folder")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
+        "--teachers-only",
+        action="store_true",
+        help="train and score the teachers, then stop (a later --reuse run keeps them)",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="keep models of --out that already have a result (marked 'reused' in the report)",
@@ -220,11 +228,13 @@ def _parse(
     return args
 
 
-def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+def run_frontier(args: argparse.Namespace, console: Console) -> dict[str, Any] | None:
     budget = BUDGETS[args.budget]
     started = time.perf_counter()
     load_before = os.getloadavg()
     teachers = {teacher.key: _teacher(teacher, args, budget, console) for teacher in TEACHERS}
+    if args.teachers_only:
+        return None
     teacher_paths = {
         model.key: teachers[model.teacher]["checkpoint"] for model in MODELS if model.distilled
     }
@@ -308,20 +318,6 @@ def _teacher(
     row = {"key": teacher.key, "label": teacher.label, **_score(args, recipe, summary, console)}
     write_json(saved, row)
     return row
-
-
-def training_seconds(log_path: Path) -> float:
-    """Training time of a run from its log: elapsed time restarts at every resume, so the
-    last value of each stretch is summed."""
-    total, last = 0.0, 0.0
-    for line in log_path.read_text(encoding="utf-8").splitlines():
-        elapsed = json.loads(line).get("elapsed_s")
-        if elapsed is None:
-            continue
-        if elapsed < last:
-            total += last
-        last = elapsed
-    return total + last
 
 
 def _reusable_row(

@@ -9,7 +9,8 @@ since users feed detector 2D and the goals name both. The undistilled student re
 teacher output: its teacher file (an untrained TCN of the frontier teacher's recipe) only
 gives the 27-frame window that the student's frames are sampled from.
 
-Writes benchmarks/results/pilots_cmu.{md,json}.
+Writes benchmarks/results/pilots_cmu.{md,json}; a pilot whose folder holds the row of a
+run with the same overrides and steps is reused (marked so).
 
     python benchmarks/pilots.py --steps 1500 [--threads 1]
 """
@@ -22,6 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: shared core
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -32,7 +34,8 @@ from scjd_edge.config import load_recipe  # noqa: E402
 from scjd_edge.contract import Deployment  # noqa: E402
 from scjd_edge.distill.task import distill  # noqa: E402
 from scjd_edge.io import write_json, write_text  # noqa: E402
-from scjd_edge.train.checkpoint import save_untrained_checkpoint  # noqa: E402
+from scjd_edge.train.checkpoint import load_checkpoint, save_untrained_checkpoint  # noqa: E402
+from scjd_edge.train.engine import training_seconds  # noqa: E402
 from scjd_edge.train.evaluate import InputCondition, evaluate_checkpoint  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,11 +46,8 @@ NO_DISTILLATION = tuple(
 PILOTS = {
     "recipe as committed": (),
     "detector-like training 2D, scale 1": ("data.detector_noise=1",),
+    "detector-like training 2D, scale 0.5": ("data.detector_noise=0.5",),
     "subjects weighted by sqrt(frames)": ("data.subject_weighting=sqrt",),
-    "detector-like 2D and sqrt weighting": (
-        "data.detector_noise=1",
-        "data.subject_weighting=sqrt",
-    ),
 }
 CONDITIONS = {"exact": InputCondition(), "detector": InputCondition(two_d="detector")}
 
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _window_teacher(path: Path) -> Path:
+    """Written once: students resume only from the same teacher file."""
+    if path.is_file():
+        return path
     recipe = load_recipe("frontier_tcn_teacher_cmu")
     torch.manual_seed(0)
     data = {"name": "cmu", "source": "builtin:cmu", "synthetic": False}
@@ -89,11 +92,16 @@ def _window_teacher(path: Path) -> Path:
 
 def _pilot(name: str, overrides: tuple[str, ...], args, window_teacher: Path) -> dict[str, Any]:
     folder = args.out / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    saved = folder / "pilot_row.json"
+    if saved.is_file():
+        row = json.loads(saved.read_text(encoding="utf-8"))
+        if row["overrides"] == list(overrides) and row["steps"] == args.steps:
+            return {**row, "reused": True}
     recipe = load_recipe(
         "frontier_scjd_cmu",
         [*NO_DISTILLATION, *overrides, f"train.max_steps={args.steps}", "train.epochs=10000"],
     )
-    summary = distill(recipe, window_teacher, folder)
+    summary = _finished(folder, recipe) or distill(recipe, window_teacher, folder)
     val = {
         key: evaluate_checkpoint(summary["best_checkpoint"], "builtin:cmu", "val", condition=c)
         for key, c in CONDITIONS.items()
@@ -110,8 +118,27 @@ def _pilot(name: str, overrides: tuple[str, ...], args, window_teacher: Path) ->
         },
     }
     row["val_mean_mm"] = (row["val_exact_mm"] + row["val_detector_mm"]) / 2
+    write_json(saved, row)
     print(f"{name}: val exact {row['val_exact_mm']:.1f} mm, detector {row['val_detector_mm']:.1f}")
     return row
+
+
+def _finished(folder: Path, recipe) -> dict[str, Any] | None:
+    """The summary of a finished run in `folder` with this recipe's data and training
+    settings (the pilots differ only there), else None."""
+    last = folder / "last.pt"
+    if not last.is_file():
+        return None
+    stored = load_checkpoint(last)
+    settings = recipe.model_dump(mode="json")
+    same = all(stored["recipe"][key] == settings[key] for key in ("data", "train"))
+    if not same or stored["train_state"]["step"] < recipe.train.max_steps:
+        return None
+    return {
+        "best_checkpoint": str(folder / "best.pt"),
+        "step": stored["train_state"]["step"],
+        "wall_time_s": training_seconds(folder / "log.jsonl"),
+    }
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -135,7 +162,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             for subject, exact in row["val_per_subject_mm"]["exact"].items()
         )
         lines.append(
-            f"| {row['name']} | {' '.join(row['overrides']) or '-'} | {row['val_exact_mm']:.1f} "
+            f"| {row['name']}{' (reused)' if row.get('reused') else ''} | "
+            f"{' '.join(row['overrides']) or '-'} | {row['val_exact_mm']:.1f} "
             f"| {row['val_detector_mm']:.1f} | {row['val_mean_mm']:.1f} | {per_subject} |"
         )
     lines += [

@@ -326,6 +326,20 @@ def _single_fps(sequences: list) -> float:
     return rates[0]
 
 
+def training_seconds(log_path: Path) -> float:
+    """Training time of a run from its log.jsonl: elapsed time restarts at every resume,
+    so the last value of each stretch is summed."""
+    total, last = 0.0, 0.0
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        elapsed = json.loads(line).get("elapsed_s")
+        if elapsed is None:
+            continue
+        if elapsed < last:
+            total += last
+        last = elapsed
+    return total + last
+
+
 def lr_factor(
     config: TrainConfig, steps_per_epoch: int, total_steps: int
 ) -> Callable[[int], float]:
