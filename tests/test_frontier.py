@@ -123,7 +123,10 @@ def test_pareto_front_keeps_only_undominated_models():
 @pytest.mark.slow
 def test_a_smoke_run_writes_a_judged_report_and_reuses_finished_models(tmp_path, one_thread):
     arguments = ["--budget", "smoke", "--out", str(tmp_path / "runs"), "--threads", "1"]
-    assert frontier.main([*arguments, "--results", str(tmp_path)]) == 0
+    assert frontier.main([*arguments, "--results", str(tmp_path), "--teachers-only"]) == 0
+    assert (tmp_path / "runs" / "tcn_teacher" / "frontier_row.json").is_file()
+    assert not (tmp_path / "frontier_cmu_smoke.json").exists()  # no report from teachers alone
+    assert frontier.main([*arguments, "--results", str(tmp_path)]) == 0  # the teacher resumes
     report = json.loads((tmp_path / "frontier_cmu_smoke.json").read_text())
     assert {model["key"] for model in report["models"]} == {m.key for m in frontier.MODELS}
     assert len(report["goals"]) == 6 and all(isinstance(g["met"], bool) for g in report["goals"])
