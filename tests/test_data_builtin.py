@@ -18,7 +18,7 @@ from scjd_edge.data.builtin import (
     cmu_positions_3d,
     pack_cmu_positions,
 )
-from scjd_edge.data.cache import STAMP_FILE
+from scjd_edge.data.cache import STAMP_FILE, cached_folder
 from scjd_edge.data.formats import load_dataset
 from scjd_edge.data.npz import read_npz, read_npz_dict
 
@@ -86,20 +86,29 @@ def test_a_folder_of_3d_and_cameras_loads_with_its_2d_projected_and_cached(
         assert pixels < 0.02
 
 
-def test_the_cache_is_built_once_and_rebuilt_when_its_stamp_differs(tmp_path, monkeypatch):
+def test_the_cache_is_built_once_and_rebuilt_when_damaged(tmp_path, monkeypatch):
     monkeypatch.setenv("SCJD_CACHE_DIR", str(tmp_path))
     dataset = load_dataset(BUILTIN_CMU)
     assert dataset.source == BUILTIN_CMU and not dataset.synthetic
-    folder = tmp_path / "cmu"
+    (folder,) = tmp_path.glob("cmu-*")
     written = (folder / "data_2d_cmu_gt.npz").stat().st_mtime_ns
     assert cmu_folder() == folder
     assert (folder / "data_2d_cmu_gt.npz").stat().st_mtime_ns == written
     stamp = json.loads((folder / STAMP_FILE).read_text())
-    stamp["format_version"] = -1  # as if written by another version of the package
-    (folder / STAMP_FILE).write_text(json.dumps(stamp))
-    cmu_folder()
-    assert json.loads((folder / STAMP_FILE).read_text())["format_version"] != -1
+    (folder / STAMP_FILE).write_text("{")  # a damaged stamp
+    assert cmu_folder() == folder
+    assert json.loads((folder / STAMP_FILE).read_text()) == stamp
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
+
+
+def test_other_package_data_gets_its_own_cache_folder(tmp_path, monkeypatch):
+    """Two versions of the package (two environments) never rebuild each other's data."""
+    monkeypatch.setenv("SCJD_CACHE_DIR", str(tmp_path))
+    ours = cached_folder("cmu", {"format_version": 2}, lambda out: (out / "a").write_text("2"))
+    other = cached_folder("cmu", {"format_version": 1}, lambda out: (out / "a").write_text("1"))
+    assert ours != other and (ours / "a").read_text() == "2" and (other / "a").read_text() == "1"
+    again = cached_folder("cmu", {"format_version": 2}, lambda out: 1 / 0)  # not rebuilt
+    assert again == ours
 
 
 def test_the_cached_2d_file_is_written_without_code_objects():

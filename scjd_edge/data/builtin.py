@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scjd_edge.data.cache import cache_root, cached_folder
+from scjd_edge.data.cache import cached_folder
 from scjd_edge.data.camera import read_cameras_json
 from scjd_edge.data.npz import read_npz
 from scjd_edge.data.pose_folder import write_pose_folder
@@ -74,16 +74,14 @@ def cmu_folder() -> Path:
         "format_version": CMU_FORMAT_VERSION,
         "sha256": {name: sha256_file(CMU_PACKAGE_DIR / name) for name in CMU_FILES},
     }
-    return cached_folder(cache_root() / "cmu", stamp, write_cmu_folder)
+    return cached_folder("cmu", stamp, write_cmu_folder)
 
 
 def synthetic_folder(seed: int = 0) -> Path:
     from scjd_edge.data.synthetic import GENERATOR_VERSION, generate_synthetic
 
     stamp = {"data": BUILTIN_SYNTHETIC, "generator_version": GENERATOR_VERSION, "seed": seed}
-    return cached_folder(
-        cache_root() / f"synthetic-seed{seed}", stamp, lambda out: generate_synthetic(out, seed)
-    )
+    return cached_folder(f"synthetic-seed{seed}", stamp, lambda out: generate_synthetic(out, seed))
 
 
 def cmu_positions_3d() -> dict[str, dict[str, np.ndarray]]:

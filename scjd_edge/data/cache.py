@@ -1,12 +1,14 @@
 """Folders derived from package or user data, built once under `$SCJD_CACHE_DIR`.
 
-A cached folder carries a stamp (`cache.json`) of what it was built from; a folder whose
-stamp differs (other inputs, another format version) is rebuilt in a staging folder and
-renamed into place, so a reader never sees a half-written folder.
+A cached folder carries a stamp (`builtin.json`) of what it was built from and is named
+by that stamp's digest, so two versions of the package (or of its data) never share, nor
+rebuild under each other, one folder; a folder is built in a staging folder and renamed
+into place, so a reader never sees a half-written one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,8 +27,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("SCJD_CACHE_DIR") or "~/.cache/scjd-edge").expanduser()
 
 
-def cached_folder(folder: Path, stamp: dict[str, Any], build: Callable[[Path], Any]) -> Path:
-    """`folder` built by `build(staging)` and renamed into place, unless its stamp matches."""
+def cached_folder(name: str, stamp: dict[str, Any], build: Callable[[Path], Any]) -> Path:
+    """`<cache root>/<name>-<digest of stamp>`, built by `build(staging)` and renamed into
+    place unless it is there with this stamp (a damaged one is rebuilt)."""
+    digest = hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest()[:12]
+    folder = cache_root() / f"{name}-{digest}"
     if stamp_of(folder) == stamp:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scjd_edge.data.cache import cache_root, cached_folder
+from scjd_edge.data.cache import cached_folder
 from scjd_edge.data.camera import Camera
 from scjd_edge.data.npz import read_npz_dict
 from scjd_edge.io import sha256_file, write_npz
@@ -46,11 +46,10 @@ def cached_projection(
     """The exact 2D of a 3D + cameras folder, computed once; returns (positions_2d, file)."""
     digests = {path.name: sha256_file(path) for path in (file_3d, file_cameras)}
     stamp = {"projection_version": PROJECTION_VERSION, "sha256": digests}
-    key = "-".join(digest[:12] for digest in digests.values())
 
     def build(staging: Path) -> None:
         write_npz(staging / PROJECTED_FILE, positions_2d=project_positions(positions_3d, cameras))
 
-    folder = cached_folder(cache_root() / f"projected-{file_3d.stem}-{key}", stamp, build)
+    folder = cached_folder(f"projected-{file_3d.stem}", stamp, build)
     path = folder / PROJECTED_FILE
     return read_npz_dict(path, "positions_2d"), path
