@@ -170,9 +170,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"recipes/frontier_scjd_cmu.yaml without distillation, from `{' '.join(BASE)}`, "
         f"seed 0, {report['steps']} steps, {report['threads']} thread(s) on shared cores "
         "(a reused pilot was trained by an earlier run of the same settings). MPJPE (mm) of "
-        "best.pt on the full validation split (CMU02, CMU03, CMU55), centre frame of every window, with "
-        "exact 2D and with detector-like 2D (scjd_edge/data/detector_noise.py). No test "
-        "figure is computed here.",
+        "best.pt on the full validation split (CMU02, CMU03, CMU55), centre frame of every "
+        "window, with exact 2D and with detector-like 2D (scjd_edge/data/detector_noise.py). "
+        "No test figure is computed here.",
         "",
         "| pilot | overrides | exact 2D | detector-like 2D | mean "
         "| per subject (exact / detector) |",
