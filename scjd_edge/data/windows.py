@@ -216,9 +216,9 @@ class WindowBatchSampler(Sampler[torch.Tensor]):
 
     Shuffling is seeded by (seed, epoch); with `window_weights` an epoch is as many
     windows drawn with replacement in proportion to their weights. With `world_size > 1`
-    each rank takes every
-    `world_size`-th index of the shuffled order (padded by repeating indices, as
-    DistributedSampler does, unless `drop_last`). Call `set_epoch` before each epoch.
+    each rank takes every `world_size`-th index of the shuffled order (padded by repeating
+    indices, as DistributedSampler does, unless `drop_last`). Call `set_epoch` before each
+    epoch.
     """
 
     def __init__(
