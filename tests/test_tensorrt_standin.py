@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from scjd_edge.cli import app
 from scjd_edge.config import Recipe
 from scjd_edge.contract import Deployment
+from scjd_edge.errors import ExportError
 from scjd_edge.export import tensorrt_plan
 from scjd_edge.export.runtime import load_predictor
 from scjd_edge.models.registry import create_model
@@ -332,3 +333,177 @@ def test_onnxruntime_tensorrt_ep_keeps_its_caches_in_the_output_folder(tmp_path)
     assert _providers(
         Target("onnxruntime", "cpu", "CPU EP", ("CPUExecutionProvider",)), tmp_path
     ) == ["CPUExecutionProvider"]
+
+
+# --- the stand-in refuses what TensorRT and CUDA refuse ------------------------------------
+
+
+def export_engine(onnx_path, out, *options):
+    """`export --trt` of `onnx_path` into `out`; returns the engine's path."""
+    result = cli("export", onnx_path, "--out", out, "--trt", *options)
+    assert result.exit_code == 0, result.output
+    return next(out.glob("*.engine"))
+
+
+def test_streams_are_asynchronous_until_synchronised(monkeypatch):
+    state = install(monkeypatch, "10.3.0")
+    cudart = state.cudart
+    stream = cudart.cudaStreamCreate()[1]
+    device = cudart.cudaMalloc(16)[1]
+    host = np.zeros(4, np.float32)
+    state.cuda.device_view(device, 16)[:] = np.arange(4, dtype=np.float32).view(np.uint8)
+    kind = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+    assert cudart.cudaMemcpyAsync(host.ctypes.data, device, 16, kind, stream)[0] == 0
+    start, end = cudart.cudaEventCreate()[1], cudart.cudaEventCreate()[1]
+    cudart.cudaEventRecord(start, stream)
+    cudart.cudaEventRecord(end, stream)
+    assert host.tolist() == [0, 0, 0, 0]  # stale: the copy has not run
+    assert cudart.cudaEventElapsedTime(start, end)[0] == cudart.cudaError_t.cudaErrorNotReady
+    assert cudart.cudaEventQuery(end)[0] == 0
+    assert host.tolist() == [0, 1, 2, 3]
+    assert cudart.cudaEventElapsedTime(start, end)[0] == 0
+
+
+def test_destroyed_resources_are_tracked_and_not_destroyed_twice(monkeypatch):
+    state = install(monkeypatch, "10.3.0")
+    cudart = state.cudart
+    stream, event = cudart.cudaStreamCreate()[1], cudart.cudaEventCreate()[1]
+    assert state.cuda.live() == {"streams": 1, "events": 1}
+    assert cudart.cudaEventDestroy(event)[0] == 0 and cudart.cudaStreamDestroy(stream)[0] == 0
+    assert state.cuda.live() == {}
+    assert cudart.cudaEventDestroy(event)[0] != 0
+
+
+def test_parser_has_no_importer_for_contrib_ops(monkeypatch, onnx_files, tmp_path):
+    import onnx
+
+    model = onnx.load(onnx_files["fp32"])
+    model.graph.node[0].domain = "com.microsoft"
+    model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    contrib = tmp_path / "contrib.onnx"
+    onnx.save(model, contrib)
+    trt = install(monkeypatch, "10.3.0").trt
+    logger = trt.Logger()
+    network = trt.Builder(logger).create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    assert not parser.parse_from_file(str(contrib))
+    assert "No importer registered for op" in parser.get_error(0)
+
+
+@pytest.mark.parametrize(("platform", "cores"), [("desktop", 0), ("orin-nano", 0), ("agx-orin", 2)])
+def test_dla_cores_exist_on_jetsons_with_dla_only(monkeypatch, platform, cores):
+    trt = install(monkeypatch, "10.3.0", platform=platform).trt
+    assert trt.Builder(trt.Logger()).num_DLA_cores == cores
+    assert trt.Runtime(trt.Logger()).num_DLA_cores == cores
+
+
+def test_timing_cache_from_another_device_is_refused(monkeypatch):
+    trt = install(monkeypatch, "10.3.0", gpu_name="GPU A").trt
+    config = trt.Builder(trt.Logger()).create_builder_config()
+    assert config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)
+    written = bytes(config.get_timing_cache().serialize())
+    trt = install(monkeypatch, "10.3.0", gpu_name="GPU B").trt
+    config = trt.Builder(trt.Logger()).create_builder_config()
+    for foreign in (written, b"not a timing cache"):
+        assert not config.set_timing_cache(config.create_timing_cache(foreign), False)
+    assert config.get_timing_cache() is None
+    assert config.set_timing_cache(config.create_timing_cache(written), ignore_mismatch=True)
+
+
+# --- defects of the GPU path, each caught through the stand-in -----------------------------
+
+
+def test_foreign_timing_cache_fails_the_export_in_one_line(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0", gpu_name="GPU A")
+    cache = tmp_path / "shared.cache"
+    export_engine(onnx_files["fp32"], tmp_path / "a", "--timing-cache", cache)
+    install(monkeypatch, "10.3.0", gpu_name="GPU B")
+    result = cli(
+        "export", onnx_files["fp32"], "--out", tmp_path / "b", "--trt", "--timing-cache", cache
+    )
+    assert result.exit_code == 1
+    row = json.loads((tmp_path / "b" / "manifest.json").read_text())["artifacts"][-1]
+    assert row["status"] == "failed" and "TensorRT refused it" in row["reason"]
+
+
+def cpu_int8_onnx(onnx_files, folder):
+    """The CPU INT8 form of the tiny student (the export writes it only when it is faster)."""
+    from scjd_edge.export.onnx_export import load_onnx
+    from scjd_edge.export.qdq_placement import weight_layers
+    from scjd_edge.export.quantize import write_cpu_int8
+
+    cpu_int8 = folder / "tiny.int8.cpu.onnx"
+    layers = list(weight_layers(load_onnx(onnx_files["fp32"])))[:2]
+    write_cpu_int8(onnx_files["fp32"], cpu_int8, layers)
+    return cpu_int8
+
+
+def test_cpu_int8_onnx_is_refused_as_an_engine_source(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0")
+    cpu_int8 = cpu_int8_onnx(onnx_files, tmp_path)
+    result = cli("export", cpu_int8, "--out", tmp_path / "e", "--trt", "--precision", "int8")
+    assert result.exit_code == 2
+    assert "have no TensorRT importer" in " ".join(result.output.split())
+    assert not (tmp_path / "e").exists()  # refused before any work
+
+
+def dla_engine(monkeypatch, onnx_files, tmp_path, core=0):
+    install(monkeypatch, "10.3.0", platform="agx-orin")
+    return export_engine(
+        onnx_files["fp32"], tmp_path, "--precision", "fp16", "--dla-core", core, "--opt-batch", 2
+    )
+
+
+def test_dla_engine_refuses_cuda_graphs_with_a_reason(monkeypatch, onnx_files, tmp_path):
+    engine = dla_engine(monkeypatch, onnx_files, tmp_path)
+    result = cli(
+        "bench", engine, "--data", DATA, "--backends", "tensorrt", "--batch", "2", "--iters", 2,
+        "--warmup", 1, "--rounds", 1, "--eval-windows", 8, "--cuda-graph", "--out", tmp_path / "b",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "b" / "bench.json").read_text())["rows"]
+    status = {row["variant"]: (row["status"], row["reason"]) for row in rows}
+    assert status["engine"][0] == "ok"
+    assert status["engine+graph"][0] == "failed"
+    assert "a DLA engine cannot be captured in a CUDA graph" in status["engine+graph"][1]
+
+
+def test_runtime_runs_a_dla_engine_on_the_core_it_was_built_for(monkeypatch, onnx_files, tmp_path):
+    engine = dla_engine(monkeypatch, onnx_files, tmp_path, core=1)
+    runner = load_predictor(engine).run_model
+    assert runner.engine.dla_core == 1
+
+
+def test_runner_releases_every_cuda_resource(standin, onnx_files, tmp_path):
+    engine = export_engine(onnx_files["fp32"], tmp_path, "--max-batch", 4)
+    runner = load_predictor(engine).run_model
+    runner.cuda_graph = True
+    runner(windows(6)[:, :5], np.zeros((6, 5), np.float32))
+    assert standin.cuda.live()["graph_execs"] == 2  # batches 4 and 2
+    runner.close()
+    assert standin.cuda.live() == {}
+
+
+def test_failed_cuda_release_is_reported_not_ignored(standin, onnx_files, tmp_path):
+    engine = export_engine(onnx_files["fp32"], tmp_path)
+    runner = load_predictor(engine).run_model
+    standin.cudart.cudaStreamDestroy(runner._stream)  # someone else destroyed it
+    with pytest.raises(ExportError, match="cudaStreamDestroy"):
+        runner.close()
+    assert standin.cuda.live() == {}  # everything else was still released
+
+
+def test_refused_tensor_address_stops_the_call(monkeypatch, standin, onnx_files, tmp_path):
+    engine = export_engine(onnx_files["fp32"], tmp_path)
+    runner = load_predictor(engine).run_model
+    monkeypatch.setattr(type(runner.context), "set_tensor_address", lambda *a: False)
+    with pytest.raises(ExportError, match="refused the address"):
+        runner(windows(1)[:, :5], np.zeros((1, 5), np.float32))
+
+
+def test_parser_has_no_importer_for_dynamic_int8_ops(monkeypatch, onnx_files, tmp_path):
+    trt = install(monkeypatch, "10.3.0").trt
+    logger = trt.Logger()
+    parser = trt.OnnxParser(trt.Builder(logger).create_network(0), logger)
+    assert not parser.parse_from_file(str(cpu_int8_onnx(onnx_files, tmp_path)))
+    assert "No importer registered for op" in parser.get_error(0)

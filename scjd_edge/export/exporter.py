@@ -454,6 +454,7 @@ def export_onnx_engine(
     _check_out_dir(out_dir)
     plan = _tensorrt_plan(options, out_dir)
     deployment = read_deployment(onnx_path)
+    tensorrt_plan.check_engine_source(onnx_path)
     given = read_metadata(onnx_path).get("precision", "fp32")
     stem = onnx_path.name.removesuffix(".onnx").removesuffix(f".{given}")
     manifest = {

@@ -37,6 +37,13 @@ LAST_TRT10_WITH_DLA = (10, 7)
 FIRST_TRT11_WITH_DLA = (11, 4, 1)
 SIDECAR_KEYS = ("tensorrt_version", "gpu_name", "compute_capability", "precision", "plan")
 SIDECAR_KEYS += ("deployment", "onnx")
+# Op domains TensorRT's ONNX parser imports: the default ONNX domain. ONNX Runtime's contrib
+# ops (com.microsoft, e.g. DynamicQuantizeMatMul) have no importer, nor have the dynamic /
+# integer quantization ops of the CPU INT8 export (onnx/onnx-tensorrt docs/operators.md:
+# DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv "N").
+TENSORRT_OP_DOMAINS = ("", "ai.onnx")
+NO_TENSORRT_IMPORTER = ("DynamicQuantizeLinear", "MatMulInteger", "ConvInteger")
+NO_TENSORRT_IMPORTER += ("QLinearMatMul", "QLinearConv")
 
 
 def require_tensorrt() -> Any:
@@ -174,6 +181,26 @@ def _check_dla(version: tuple[int, int, int], precision: str) -> None:
         )
 
 
+def check_engine_source(onnx_path: str | Path) -> None:
+    """Raise ExportError when TensorRT's parser has no importer for an op of the ONNX file."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    foreign = sorted(
+        {
+            node.op_type
+            for node in graph.node
+            if node.domain not in TENSORRT_OP_DOMAINS or node.op_type in NO_TENSORRT_IMPORTER
+        }
+    )
+    if foreign:
+        raise ExportError(
+            f"{onnx_path}: TensorRT cannot build an engine from it (its ops {', '.join(foreign)} "
+            "have no TensorRT importer; an .int8.cpu.onnx is for ONNX Runtime on a CPU); build "
+            "from the FP32 .onnx, the .fp16.onnx or the QDQ .int8.onnx"
+        )
+
+
 def profile_shapes(profile: dict[str, int], input_frames: int) -> dict[str, dict[str, list[int]]]:
     """Min/opt/max shapes of each model input for a batch profile (N = input_frames)."""
     shapes = {}
@@ -253,6 +280,7 @@ def build_engine(
     neither the engine nor its sidecar is left behind.
     """
     trt = require_tensorrt()
+    check_engine_source(onnx_path)
     for stale in (Path(engine_path), sidecar_path(engine_path)):
         stale.unlink(missing_ok=True)
     try:
@@ -293,9 +321,10 @@ def _build(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ExportError(f"{onnx_path}: TensorRT failed to build an engine (see its log above)")
-    if plan["timing_cache"]:
+    timing_cache = config.get_timing_cache() if plan["timing_cache"] else None
+    if timing_cache is not None:
         with atomic_path(plan["timing_cache"]) as tmp:
-            tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
+            tmp.write_bytes(bytes(timing_cache.serialize()))
     with atomic_path(engine_path) as tmp:
         tmp.write_bytes(bytes(serialized))
     sidecar = {
@@ -336,7 +365,11 @@ def _builder_config(trt: Any, builder: Any, plan: dict[str, Any]) -> Any:
     if plan["timing_cache"]:
         cache_file = Path(plan["timing_cache"])
         cached = cache_file.read_bytes() if cache_file.is_file() else b""
-        config.set_timing_cache(config.create_timing_cache(cached), ignore_mismatch=False)
+        if not config.set_timing_cache(config.create_timing_cache(cached), ignore_mismatch=False):
+            raise ExportError(
+                f"timing cache {cache_file}: TensorRT refused it (written by another GPU or "
+                "TensorRT version); delete it or pass another --timing-cache"
+            )
     return config
 
 

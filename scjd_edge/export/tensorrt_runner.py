@@ -17,6 +17,7 @@ is captured once in a CUDA graph and replayed. CUDA comes from cuda-python's run
 from __future__ import annotations
 
 import ctypes
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,10 @@ class TensorRTRunner:
         self._call(self._cudart.cudaSetDevice(device))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)  # must outlive the engine
+        self.dla_core = self.sidecar["plan"].get("dla_core")
+        if self.dla_core is not None:
+            # The runtime, not the build, picks the DLA core an engine runs on.
+            self._runtime.DLA_core = int(self.dla_core)
         self.engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self.engine is None:
             raise ExportError(f"{engine_path}: TensorRT cannot deserialize this engine")
@@ -93,9 +98,11 @@ class TensorRTRunner:
         self._dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
         low, _, high = self.engine.get_tensor_profile_shape(self.input_names[0], 0)
         self.min_batch, self.max_batch = int(low[0]), int(high[0])
+        self._cuda_graph = False
         self.cuda_graph = cuda_graph
-        self._graphs: dict[int, Any] = {}
+        self._graphs: dict[int, tuple[Any, Any]] = {}  # batch -> (graph, graph executable)
         self._allocations: list[tuple[str, Any]] = []
+        self._events: list[Any] = []
         self._stream = self._call(self._cudart.cudaStreamCreate())  # a cudaStream_t
         self._stream_handle = int(self._stream)  # what TensorRT's execute_async_v3 takes
         self._events = [self._call(self._cudart.cudaEventCreate()) for _ in range(4)]
@@ -103,6 +110,20 @@ class TensorRTRunner:
         self.last_phases_ms: dict[str, float] = {}  # per call, summed over its chunks
         self.last_chunk_ms: dict[str, float] = {}
         self.chunks_last_call = 0
+
+    @property
+    def cuda_graph(self) -> bool:
+        """Replay each batch size's engine work from a CUDA graph (never for a DLA engine)."""
+        return self._cuda_graph
+
+    @cuda_graph.setter
+    def cuda_graph(self, wanted: bool) -> None:
+        if wanted and self.dla_core is not None:
+            raise ExportError(
+                f"{self.engine_path}: a DLA engine cannot be captured in a CUDA graph "
+                "(TensorRT runs DLA work outside CUDA graphs); time it without --cuda-graph"
+            )
+        self._cuda_graph = bool(wanted)
 
     def _call(self, result: Any) -> Any:
         return cuda_call(self._cudart, result)
@@ -180,16 +201,17 @@ class TensorRTRunner:
 
     def _execute(self, batch: int) -> None:
         for name, address in self._device.items():
-            self.context.set_tensor_address(name, address)
+            if not self.context.set_tensor_address(name, address):
+                raise ExportError(f"{self.engine_path}: TensorRT refused the address of {name!r}")
         if not self.cuda_graph:
             if not self.context.execute_async_v3(self._stream_handle):
                 raise ExportError(f"{self.engine_path}: TensorRT execution failed")
             return
         if batch not in self._graphs:
             self._graphs[batch] = self._capture()
-        self._call(self._cudart.cudaGraphLaunch(self._graphs[batch], self._stream))
+        self._call(self._cudart.cudaGraphLaunch(self._graphs[batch][1], self._stream))
 
-    def _capture(self) -> Any:
+    def _capture(self) -> tuple[Any, Any]:
         """A CUDA graph of execute_async_v3 for the current shapes (run once uncaptured first,
         as TensorRT needs after a shape change)."""
         cudart, stream = self._cudart, self._stream
@@ -201,10 +223,44 @@ class TensorRTRunner:
         executed = self.context.execute_async_v3(self._stream_handle)
         graph = self._call(cudart.cudaStreamEndCapture(stream))
         if not executed:
+            self._call(cudart.cudaGraphDestroy(graph))
             raise ExportError(f"{self.engine_path}: TensorRT cannot be captured in a CUDA graph")
-        return self._call(cudart.cudaGraphInstantiate(graph, 0))
+        try:
+            return graph, self._call(cudart.cudaGraphInstantiate(graph, 0))
+        except ExportError:
+            self._call(cudart.cudaGraphDestroy(graph))
+            raise
+
+    def close(self) -> None:
+        """Destroy the CUDA graphs, events and stream and free the buffers (once); raises
+        ExportError naming every CUDA call that failed."""
+        if getattr(self, "_cudart", None) is None:
+            return
+        releases = []
+        for graph, graph_exec in getattr(self, "_graphs", {}).values():
+            releases += [("cudaGraphExecDestroy", graph_exec), ("cudaGraphDestroy", graph)]
+        releases += [("cudaEventDestroy", event) for event in getattr(self, "_events", [])]
+        if getattr(self, "_stream", None) is not None:
+            releases.append(("cudaStreamDestroy", self._stream))
+        releases += [
+            ("cudaFree" if kind == "device" else "cudaFreeHost", pointer)
+            for kind, pointer in getattr(self, "_allocations", [])
+        ]
+        self._graphs, self._events, self._stream, self._allocations = {}, [], None, []
+        failed = []
+        for function, handle in releases:
+            try:
+                self._call(getattr(self._cudart, function)(handle))
+            except ExportError as error:
+                failed.append(f"{function}: {error}")
+        self._cudart = None
+        if failed:
+            raise ExportError(
+                f"{self.engine_path}: releasing CUDA resources failed ({'; '.join(failed)})"
+            )
 
     def __del__(self) -> None:
-        cudart = getattr(self, "_cudart", None)
-        for kind, pointer in getattr(self, "_allocations", []):
-            (cudart.cudaFree if kind == "device" else cudart.cudaFreeHost)(pointer)
+        try:
+            self.close()
+        except ExportError as error:  # no exception may leave __del__: say it instead
+            warnings.warn(str(error), RuntimeWarning, stacklevel=1)

@@ -61,6 +61,19 @@ COMMON_FLAGS = ("TF32", "GPU_FALLBACK")
 WEAK_TYPING_FLAGS = ("FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
 
 
+# DLA cores by platform (Jetson AGX Orin and Orin NX 16GB: 2; Orin NX 8GB: 1; Orin Nano and
+# any desktop / server GPU: none), per NVIDIA's Jetson Orin module data sheets.
+DLA_CORES = {"agx-orin": 2, "orin-nx-16gb": 2, "orin-nx-8gb": 1, "orin-nano": 0, "desktop": 0}
+# Op domains the ONNX parser has importers for: the default ONNX domain only (ONNX Runtime's
+# com.microsoft contrib ops such as DynamicQuantizeMatMul have none; the real parser
+# reports "No importer registered for op").
+PARSER_DOMAINS = {"", "ai.onnx"}
+# ONNX ops the parser has no importer for (onnx/onnx-tensorrt, docs/operators.md: "N").
+NO_IMPORTER = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearMatMul"}
+NO_IMPORTER |= {"QLinearConv"}
+TIMING_CACHE_MAGIC = b"SCJD-STANDIN-TIMING-CACHE\n"
+
+
 def supports_dla(version: tuple[int, int, int]) -> bool:
     return version[0] == 10 and version[1] <= 7 or version >= (11, 4, 1)
 
@@ -164,6 +177,9 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim
             )
 
+    def dla_cores() -> int:
+        return DLA_CORES[api.cuda.platform] if supports_dla(api.version) else 0
+
     class Network(_Slots):
         __slots__ = ("strongly_typed", "model", "inputs", "outputs", "layers")
 
@@ -203,6 +219,18 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             except Exception as error:  # the real parser reports, it does not raise
                 self.errors.append(f"cannot parse {path}: {error}")
                 return False
+            foreign = [
+                n
+                for n in model.graph.node
+                if n.domain not in PARSER_DOMAINS or n.op_type in NO_IMPORTER
+            ]
+            if foreign:
+                node = foreign[0]
+                self.errors.append(
+                    f"In node {node.name!r} (importNode): No importer registered for op: "
+                    f"{node.op_type} (domain {node.domain})"
+                )
+                return False
             initializers = {init.name for init in model.graph.initializer}
             self.network.model = model
             self.network.inputs = [
@@ -228,14 +256,24 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 )
             self.shapes[name] = shapes
 
+    def device_key() -> bytes:
+        cuda = api.cuda
+        return f"{cuda.gpu_name}|{cuda.capability}|{'.'.join(map(str, api.version))}".encode()
+
     class TimingCache(_Slots):
-        __slots__ = ("blob",)
+        """Tied to the device and TensorRT version that wrote it (its header says which)."""
+
+        __slots__ = ("device", "entries")
 
         def __init__(self, blob: bytes) -> None:
-            self.blob = bytes(blob) or b"stand-in timing cache"
+            blob = bytes(blob)
+            self.device, self.entries = device_key(), b""
+            if blob:
+                header, _, self.entries = blob.removeprefix(TIMING_CACHE_MAGIC).partition(b"\n")
+                self.device = header if blob.startswith(TIMING_CACHE_MAGIC) else b"unknown"
 
         def serialize(self) -> bytes:
-            return self.blob
+            return TIMING_CACHE_MAGIC + self.device + b"\n" + self.entries
 
     class BuilderConfig(_Slots):
         __slots__ = ("flags", "pools", "builder_optimization_level", "default_device_type")
@@ -272,6 +310,9 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             return TimingCache(blob)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            if cache.device != device_key() and not ignore_mismatch:
+                Logger().log(Logger.ERROR, "timing cache was written by another device/version")
+                return False
             self.timing_cache = cache
             return True
 
@@ -285,7 +326,7 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             assert isinstance(logger, Logger)
             self.logger = logger
 
-        num_DLA_cores = property(lambda self: 2 if supports_dla(api.version) else 0)  # noqa: N815
+        num_DLA_cores = property(lambda self: dla_cores())  # noqa: N815
 
         def create_network(self, flags: int = 0) -> Network:
             known = sum(1 << int(member) for member in api.NetworkFlag)
@@ -352,12 +393,12 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
         return None
 
     class Engine(_Slots):
-        __slots__ = ("header", "session", "tensors")
+        __slots__ = ("header", "session", "tensors", "dla_core")
 
         def __init__(self, header: dict, onnx_bytes: bytes) -> None:
             import onnxruntime as ort
 
-            self.header = header
+            self.header, self.dla_core = header, None
             self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
             self.tensors = {
                 name: (TensorIOMode.INPUT, DataType(d), s) for name, d, s in header["inputs"]
@@ -428,6 +469,9 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 return False
             shapes = {name: self.get_tensor_shape(name) for name in self.engine.tensors}
             capturing = api.cuda.streams[stream_handle].capturing is not None
+            if capturing and self.engine.header["device"] == "DLA":
+                Logger().log(Logger.ERROR, "a DLA engine cannot be captured in a CUDA graph")
+                return False
             if capturing and self.enqueued_shapes != shapes:
                 Logger().log(Logger.ERROR, "capture needs one enqueue with these shapes first")
                 return False
@@ -469,11 +513,13 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 ).reshape(-1)
 
     class Runtime(_Slots):
-        __slots__ = ("logger",)
+        __slots__ = ("logger", "DLA_core")
 
         def __init__(self, logger: Logger) -> None:
             assert isinstance(logger, Logger)
-            self.logger = logger
+            self.logger, self.DLA_core = logger, -1  # IRuntime::setDLACore: defaults to -1
+
+        num_DLA_cores = property(lambda self: dla_cores())  # noqa: N815
 
         def deserialize_cuda_engine(self, blob: bytes) -> Engine | None:
             if not bytes(blob).startswith(MAGIC):
@@ -484,6 +530,12 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             if tuple(header["version"]) != api.version:
                 self.logger.log(Logger.ERROR, f"engine built with TensorRT {header['version']}")
                 return None
-            return Engine(header, onnx_bytes)
+            engine = Engine(header, onnx_bytes)
+            if header["device"] == "DLA":
+                engine.dla_core = max(self.DLA_core, 0)  # the runtime's core, not the build's
+                if engine.dla_core >= dla_cores():
+                    self.logger.log(Logger.ERROR, f"no DLA core {engine.dla_core} here")
+                    return None
+            return engine
 
     return {"Builder": Builder, "OnnxParser": OnnxParser, "Runtime": Runtime}
