@@ -507,3 +507,32 @@ def test_parser_has_no_importer_for_dynamic_int8_ops(monkeypatch, onnx_files, tm
     parser = trt.OnnxParser(trt.Builder(logger).create_network(0), logger)
     assert not parser.parse_from_file(str(cpu_int8_onnx(onnx_files, tmp_path)))
     assert "No importer registered for op" in parser.get_error(0)
+
+
+def test_edited_sidecar_or_swapped_engine_is_refused_in_one_line(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0")
+    engine = export_engine(onnx_files["fp32"], tmp_path / "a")
+    other = export_engine(onnx_files["fp32"], tmp_path / "b", "--max-batch", 2)
+    sidecar_file = tensorrt_plan.sidecar_path(engine)
+    original = sidecar_file.read_text()
+    assert tensorrt_plan.read_sidecar(engine)["engine_sha256"]
+
+    edited = json.loads(original)
+    edited["deployment"]["lookahead_frames"] = 0  # a contract edited by hand
+    sidecar_file.write_text(json.dumps(edited))
+    with pytest.raises(ExportError, match="edited after the build"):
+        tensorrt_plan.read_sidecar(engine)
+
+    sidecar_file.write_text(original)
+    engine.write_bytes(other.read_bytes())  # another build swapped in beside the old sidecar
+    result = cli("infer", engine, "--keypoints", keypoints_file(tmp_path), "--format", "h36m",
+                 "--image-size", "1000x1000")  # fmt: skip
+    assert result.exit_code == 2
+    assert "not the engine its sidecar" in " ".join(result.output.split())
+    assert len(result.output.strip().splitlines()) <= 3
+
+
+def keypoints_file(folder):
+    path = folder / "keypoints.npz"
+    np.savez(path, keypoints=np.zeros((12, 17, 2)) + 500.0)
+    return path

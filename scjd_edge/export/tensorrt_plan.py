@@ -14,6 +14,7 @@ FP16 (flags INT8 + FP16 on the QDQ graph), and DLA engines. TF32 is cleared unle
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ INSTALL_GUIDANCE = (
 LAST_TRT10_WITH_DLA = (10, 7)
 FIRST_TRT11_WITH_DLA = (11, 4, 1)
 SIDECAR_KEYS = ("tensorrt_version", "gpu_name", "compute_capability", "precision", "plan")
-SIDECAR_KEYS += ("deployment", "onnx")
+SIDECAR_KEYS += ("deployment", "onnx", "engine_sha256", "sidecar_sha256")
 # Op domains TensorRT's ONNX parser imports: the default ONNX domain. ONNX Runtime's contrib
 # ops (com.microsoft, e.g. DynamicQuantizeMatMul) have no importer, nor have the dynamic /
 # integer quantization ops of the CPU INT8 export (onnx/onnx-tensorrt docs/operators.md:
@@ -234,11 +235,33 @@ def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
             f"{path}: not an scjd-edge engine sidecar (missing {missing}); rebuild the engine "
             "with `scjd-edge export --trt`"
         )
+    _check_integrity(sidecar, path, Path(engine_path))
     try:
         sidecar["deployment"] = Deployment.from_dict(sidecar["deployment"])
     except ConfigError as error:
         raise ExportError(f"{path}: {error}") from None
     return sidecar
+
+
+def sidecar_digest(sidecar: dict[str, Any]) -> str:
+    """sha256 of every sidecar entry but the digest itself (canonical JSON): covers the
+    contract, precision, plan and source ONNX metadata the runner and the bench trust."""
+    body = {key: value for key, value in sidecar.items() if key != "sidecar_sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_integrity(sidecar: dict[str, Any], path: Path, engine_path: Path) -> None:
+    if sidecar["sidecar_sha256"] != sidecar_digest(sidecar):
+        raise ExportError(
+            f"{path}: edited after the build (its sidecar_sha256 no longer matches its "
+            "content); rebuild the engine with `scjd-edge export --trt`"
+        )
+    if sidecar["engine_sha256"] != sha256_file(engine_path):
+        raise ExportError(
+            f"{engine_path}: not the engine its sidecar {path.name} describes (sha256 differs); "
+            "rebuild it with `scjd-edge export --trt`"
+        )
 
 
 def check_sidecar(
@@ -327,7 +350,7 @@ def _build(
             tmp.write_bytes(bytes(timing_cache.serialize()))
     with atomic_path(engine_path) as tmp:
         tmp.write_bytes(bytes(serialized))
-    sidecar = {
+    record = {
         **current_runtime_info(),
         "precision": plan["precision"],
         "plan": plan,
@@ -340,10 +363,12 @@ def _build(
         "onnx": onnx_path.name,
         "onnx_sha256": sha256_file(onnx_path),
         "onnx_metadata": read_metadata(onnx_path),
-        "deployment": deployment,
+        "deployment": deployment.to_dict(),
+        "engine_sha256": sha256_file(engine_path),
     }
-    write_json(sidecar_path(engine_path), {**sidecar, "deployment": deployment.to_dict()})
-    return sidecar
+    record["sidecar_sha256"] = sidecar_digest(record)
+    write_json(sidecar_path(engine_path), record)
+    return {**record, "deployment": deployment}
 
 
 def _builder_config(trt: Any, builder: Any, plan: dict[str, Any]) -> Any:
