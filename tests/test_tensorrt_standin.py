@@ -536,3 +536,19 @@ def keypoints_file(folder):
     path = folder / "keypoints.npz"
     np.savez(path, keypoints=np.zeros((12, 17, 2)) + 500.0)
     return path
+
+
+def test_cuda_python_newer_than_the_driver_is_refused_before_the_build(
+    monkeypatch, onnx_files, tmp_path
+):
+    state = install(monkeypatch, "10.3.0", bindings_version="13.0.1")  # pip's default pick
+    state.cuda.driver_version = 12060  # JetPack 6.2: CUDA 12.6
+    result = cli("export", onnx_files["fp32"], "--out", tmp_path / "e", "--trt")
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "cuda-python 13.0.1 needs a CUDA 13 driver, this driver runs CUDA 12.6" in message
+    assert 'pip install "cuda-python>=12,<13"' in message
+    assert len(result.output.strip().splitlines()) <= 3
+    assert not (tmp_path / "e").exists()  # nothing was built
+    state.cuda.driver_version = 13000
+    assert cli("export", onnx_files["fp32"], "--out", tmp_path / "e", "--trt").exit_code == 0

@@ -124,8 +124,12 @@ def export_checkpoint(
 def _tensorrt_plan(options: ExportOptions, out_dir: Path) -> dict[str, Any] | None:
     if options.trt is None:
         return None
+    from scjd_edge.export.tensorrt_runner import check_cuda_python, require_cudart
+
+    trt_version = tensorrt_plan.require_tensorrt().__version__
+    check_cuda_python(require_cudart())  # before any build: a wrong cuda-python fails after it
     return tensorrt_plan.builder_plan(
-        tensorrt_plan.require_tensorrt().__version__,
+        trt_version,
         options.trt,
         timing_cache=options.trt.timing_cache or out_dir / TIMING_CACHE_NAME,
     )

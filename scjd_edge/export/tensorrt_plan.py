@@ -27,8 +27,10 @@ from scjd_edge.io import atomic_path, sha256_file, write_json
 INSTALL_GUIDANCE = (
     "TensorRT is not installed (the Python module `tensorrt` cannot be imported). "
     "On Jetson it comes with JetPack 6 (`sudo apt install nvidia-tensorrt`, which also "
-    "provides the Python bindings); on a desktop or server with an NVIDIA GPU install "
-    'NVIDIA\'s wheels: `pip install "scjd-edge[trt]"` (or `pip install tensorrt`). '
+    "provides the Python bindings; in a venv created with --system-site-packages, then "
+    '`pip install "scjd-edge[jetson]"`); on a desktop or server with an NVIDIA GPU install '
+    'NVIDIA\'s wheels: `pip install "scjd-edge[trt]"` for CUDA 12 drivers (or '
+    '"scjd-edge[trt-cu13]"; `pip install tensorrt` alone leaves cuda-python out). '
     "The ONNX, FP16 and INT8 exports need no TensorRT."
 )
 # NVIDIA, "Working with DLA" (TensorRT 11.4.1 docs): TensorRT 10.7 was the last 10.x release

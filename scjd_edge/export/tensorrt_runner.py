@@ -17,6 +17,8 @@ is captured once in a CUDA graph and replayed. CUDA comes from cuda-python's run
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,9 @@ from scjd_edge.export.tensorrt_plan import (
 )
 
 CUDA_GUIDANCE = (
-    "running a TensorRT engine needs cuda-python's CUDA runtime bindings: "
-    '`pip install cuda-python` (included in `pip install "scjd-edge[trt]"`)'
+    "running a TensorRT engine needs cuda-python's CUDA runtime bindings of this device's CUDA "
+    'major: `pip install "cuda-python>=12.2,<13"` on JetPack 6 (CUDA 12), or '
+    '`pip install "scjd-edge[trt-cu12]"` / `"scjd-edge[trt-cu13]"` on a desktop GPU'
 )
 PHASES = ("h2d", "compute", "d2h")
 
@@ -48,6 +51,40 @@ def require_cudart() -> Any:
         except ImportError:
             raise ExportError(CUDA_GUIDANCE) from None
     return cudart
+
+
+def check_cuda_python(cudart: Any) -> None:
+    """Raise ExportError, in one line saying what to install, when cuda-python's major is
+    newer than the driver's CUDA (cuda-bindings 13 needs a CUDA 13 driver, 580+; JetPack 6
+    ships CUDA 12): every later CUDA call would fail. Run it before building an engine."""
+    bindings = _bindings_version()
+    try:
+        driver = int(cuda_call(cudart, cudart.cudaDriverGetVersion()))
+    except Exception as error:  # bindings that cannot talk to this driver at all
+        raise ExportError(
+            f"cuda-python {bindings} cannot query the CUDA driver ({error}); install the "
+            "cuda-python major of the driver's CUDA (JetPack 6: "
+            '`pip install "cuda-python>=12.2,<13"`)'
+        ) from None
+    driver_major, bindings_major = driver // 1000, int(bindings.split(".")[0])
+    if bindings_major > driver_major:
+        raise ExportError(
+            f"cuda-python {bindings} needs a CUDA {bindings_major} driver, this driver runs CUDA "
+            f"{driver_major}.{driver % 1000 // 10}: "
+            f'`pip install "cuda-python>={driver_major},<{driver_major + 1}"` '
+            f"(scjd-edge[trt-cu{driver_major}])"
+        )
+
+
+def _bindings_version() -> str:
+    version = getattr(sys.modules.get("cuda.bindings"), "__version__", None)
+    for distribution in ("cuda-bindings", "cuda-python"):
+        if version is None:
+            try:
+                version = importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return version or "0"
 
 
 def cuda_call(cudart: Any, result: Any) -> Any:
@@ -75,6 +112,7 @@ class TensorRTRunner:
 
     def __init__(self, engine_path: str | Path, device: int = 0, cuda_graph: bool = False) -> None:
         trt, self._cudart = require_tensorrt(), require_cudart()
+        check_cuda_python(self._cudart)
         self.engine_path = Path(engine_path)
         self.sidecar = read_sidecar(engine_path)
         source = str(sidecar_path(engine_path))
