@@ -250,6 +250,10 @@ def export(
     workspace: Annotated[int, typer.Option(help="TensorRT workspace limit (MiB)")] = 1024,
     timing_cache: Annotated[Path | None, typer.Option(help="TensorRT timing cache file")] = None,
     tf32: Annotated[bool, typer.Option(help="Let FP32 engine layers use TF32 math")] = False,
+    inspect: Annotated[
+        bool,
+        typer.Option(help="TensorRT: write the engine inspector's layers beside the engine"),
+    ] = False,
     opset: Annotated[int, typer.Option(help="ONNX opset (>= 17)")] = 17,
     simplify: Annotated[bool, typer.Option(help="Simplify the ONNX with onnxslim")] = True,
 ):
@@ -272,6 +276,7 @@ def export(
             workspace_mb=workspace,
             timing_cache=timing_cache,
             tf32=tf32,
+            inspect=inspect,
         )
     options = ExportOptions(
         fp16=fp16,

@@ -552,3 +552,56 @@ def test_cuda_python_newer_than_the_driver_is_refused_before_the_build(
     assert not (tmp_path / "e").exists()  # nothing was built
     state.cuda.driver_version = 13000
     assert cli("export", onnx_files["fp32"], "--out", tmp_path / "e", "--trt").exit_code == 0
+
+
+def test_layer_placement_is_the_built_engines_from_the_inspector(monkeypatch, onnx_files, tmp_path):
+    import onnx
+
+    engine = dla_engine(monkeypatch, onnx_files, tmp_path)
+    placement = tensorrt_plan.read_sidecar(engine)["layer_devices"]
+    assert placement["source"] == "engine inspector"
+    dla_rows = [row for row in placement["layers"] if row["device"] == "DLA"]
+    assert placement["dla_layers"] == len(dla_rows) > 0
+    assert all(row["layer"].startswith("{ForeignNode[") for row in dla_rows)
+    assert {row["precision"] for row in dla_rows} == {"fp16"}
+    # fused DLA subgraphs: fewer engine layers than the network's nodes
+    assert len(placement["layers"]) < len(onnx.load(onnx_files["fp32"]).graph.node)
+
+
+def test_export_inspect_writes_the_inspector_layers_beside_the_engine(
+    standin, onnx_files, tmp_path
+):
+    result = cli("export", onnx_files["fp32"], "--out", tmp_path, "--trt", "--inspect")
+    assert result.exit_code == 0, result.output
+    engine = tmp_path / "tiny.fp32.engine"
+    information = json.loads(tensorrt_plan.layers_path(engine).read_text())
+    row = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][-1]
+    assert row["layers"] == tensorrt_plan.layers_path(engine).name
+    assert len(information["Layers"]) == row["layer_devices"]["gpu_layers"] > 0
+    summary = tensorrt_plan.describe_layers(row["layer_devices"])
+    assert summary in " ".join(result.output.split())
+    # the folder stays re-exportable: the layers file is listed in the manifest
+    assert cli("export", onnx_files["fp32"], "--out", tmp_path, "--trt").exit_code == 0
+    assert not tensorrt_plan.layers_path(engine).exists()
+
+
+# NVIDIA's developer guide example of a DETAILED layer's tensor format.
+INT8_FORMAT = "Thirty-two wide channel vectorized row major Int8 format."
+
+
+def test_layer_placement_reads_device_and_precision_per_layer():
+    information = {
+        "Layers": [
+            {"Name": "{ForeignNode[Conv_0...Relu_9]}", "LayerType": "ForeignNode",
+             "Outputs": [{"Format/Datatype": INT8_FORMAT}]},
+            {"Name": "{ForeignNode[MatMul_1...Add_7]}", "LayerType": "Myelin",
+             "Outputs": [{"Format/Datatype": "Row major linear FP16 format (kLINEAR)"}]},
+            "names only",
+        ]
+    }  # fmt: skip
+    rows = tensorrt_plan.layer_placement(information, dla_engine=True)["layers"]
+    assert [(r["device"], r["precision"]) for r in rows] == [
+        ("DLA", "int8"), ("GPU", "fp16"), ("GPU", None)
+    ]  # fmt: skip
+    gpu_engine = tensorrt_plan.layer_placement(information, dla_engine=False)
+    assert gpu_engine["dla_layers"] == 0

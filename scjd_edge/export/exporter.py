@@ -114,7 +114,7 @@ def export_checkpoint(
                 plan["precision"],
                 engine,
                 lambda: _build_engine(job, manifest, engine, plan),
-                companions=(tensorrt_plan.sidecar_path(engine),),
+                companions=_engine_companions(engine),
             )
         _write_manifest(manifest, staging, out_dir)
     _print_summary(manifest, out_dir)
@@ -166,7 +166,7 @@ def _check_out_dir(out_dir: Path) -> None:
     listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
     try:
         rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
-        listed |= {row.get(key) for row in rows for key in ("file", "sidecar")}
+        listed |= {row.get(key) for row in rows for key in ("file", "sidecar", "layers")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no readable manifest: every file in the folder is foreign
     foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
@@ -396,10 +396,19 @@ def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> 
     return {**accuracy, **_engine_row(onnx_path, engine, sidecar)}
 
 
+def _engine_companions(engine: Path) -> tuple[Path, ...]:
+    return tensorrt_plan.sidecar_path(engine), tensorrt_plan.layers_path(engine)
+
+
 def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
+    layers = tensorrt_plan.layers_path(engine)
+    console.print(
+        f"TensorRT engine: {escape(tensorrt_plan.describe_layers(sidecar['layer_devices']))}"
+    )
     return {
         "built_from": onnx_path.name,
         "sidecar": tensorrt_plan.sidecar_path(engine).name,
+        "layers": layers.name if layers.is_file() else None,
         "tensorrt_version": sidecar["tensorrt_version"],
         "gpu_name": sidecar["gpu_name"],
         "layer_devices": sidecar["layer_devices"],
@@ -485,7 +494,7 @@ def export_onnx_engine(
             plan["precision"],
             engine,
             lambda: _engine_from_onnx(source, engine, plan, deployment, options.calib_data),
-            companions=(tensorrt_plan.sidecar_path(engine),),
+            companions=_engine_companions(engine),
         )
         _write_manifest(manifest, staging, out_dir)
     _print_summary(manifest, out_dir)

@@ -34,6 +34,7 @@ class TensorRTOptions:
     timing_cache: Path | None = None
     optimization_level: int = 3
     tf32: bool = False
+    inspect: bool = False  # write the engine inspector's layer information beside the engine
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

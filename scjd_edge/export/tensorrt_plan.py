@@ -123,6 +123,7 @@ def builder_plan(
         "workspace_bytes": int(options.workspace_mb) << 20,
         "optimization_level": int(options.optimization_level),
         "timing_cache": None if timing_cache is None else str(timing_cache),
+        "inspect": bool(options.inspect),
         "notes": notes,
     }
 
@@ -306,7 +307,7 @@ def build_engine(
     """
     trt = require_tensorrt()
     check_engine_source(onnx_path)
-    for stale in (Path(engine_path), sidecar_path(engine_path)):
+    for stale in (Path(engine_path), sidecar_path(engine_path), layers_path(engine_path)):
         stale.unlink(missing_ok=True)
     try:
         return _build(trt, Path(onnx_path), Path(engine_path), plan, deployment)
@@ -335,7 +336,6 @@ def _build(
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise ExportError(f"{onnx_path}: TensorRT cannot parse it: {'; '.join(errors)}")
     config = _builder_config(trt, builder, plan)
-    layers = _layer_devices(config, network) if plan["device"] == "DLA" else None
     profile = builder.create_optimization_profile()
     graph_inputs = {network.get_input(i).name for i in range(network.num_inputs)}
     shapes = profile_shapes(plan["profile"], int(deployment.input_frames))
@@ -350,6 +350,9 @@ def _build(
     if timing_cache is not None:
         with atomic_path(plan["timing_cache"]) as tmp:
             tmp.write_bytes(bytes(timing_cache.serialize()))
+    information = _inspect(trt, logger, serialized, plan)
+    if plan.get("inspect"):
+        write_json(layers_path(engine_path), information)
     with atomic_path(engine_path) as tmp:
         tmp.write_bytes(bytes(serialized))
     record = {
@@ -361,7 +364,7 @@ def _build(
             network.get_output(i).name: list(network.get_output(i).shape)
             for i in range(network.num_outputs)
         },
-        "layer_devices": layers,
+        "layer_devices": layer_placement(information, plan["device"] == "DLA"),
         "onnx": onnx_path.name,
         "onnx_sha256": sha256_file(onnx_path),
         "onnx_metadata": read_metadata(onnx_path),
@@ -377,6 +380,7 @@ def _builder_config(trt: Any, builder: Any, plan: dict[str, Any]) -> Any:
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan["workspace_bytes"])
     config.builder_optimization_level = plan["optimization_level"]
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # the inspector's detail
     for name in plan["builder_flags"]:
         config.set_flag(getattr(trt.BuilderFlag, name))
     for name in plan["cleared_flags"]:
@@ -400,13 +404,77 @@ def _builder_config(trt: Any, builder: Any, plan: dict[str, Any]) -> Any:
     return config
 
 
-def _layer_devices(config: Any, network: Any) -> dict[str, Any]:
-    """Which layers DLA can run (the rest fall back to the GPU), by the builder's own check."""
-    layers = [network.get_layer(i) for i in range(network.num_layers)]
-    rows = [
-        {"layer": layer.name, "type": str(layer.type), "device": device}
-        for layer in layers
-        for device in ["DLA" if config.can_run_on_DLA(layer) else "GPU"]
-    ]
+def layers_path(engine_path: str | Path) -> Path:
+    """`model.fp16.engine` -> `model.fp16.engine.layers.json` (the inspector's output)."""
+    engine_path = Path(engine_path)
+    return engine_path.with_name(engine_path.name + ".layers.json")
+
+
+def _inspect(trt: Any, logger: Any, serialized: Any, plan: dict[str, Any]) -> dict[str, Any]:
+    """The built engine's layer information (IEngineInspector, JSON) as a dict."""
+    runtime = trt.Runtime(logger)
+    if plan["dla_core"] is not None:
+        runtime.DLA_core = int(plan["dla_core"])
+    engine = runtime.deserialize_cuda_engine(bytes(serialized))
+    if engine is None:
+        raise ExportError("TensorRT cannot deserialize the engine it just built")
+    inspector = engine.create_engine_inspector()
+    return json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+
+
+def layer_placement(information: dict[str, Any], dla_engine: bool) -> dict[str, Any]:
+    """Device and precision of every layer of a built engine, from its inspector JSON.
+
+    In a DLA engine each DLA subgraph is one `{ForeignNode[first...last]}` layer (as in
+    TensorRT's DLA build logs, NVIDIA/TensorRT#3143); GPU subgraphs compiled by Myelin use
+    the same name with LayerType "Myelin", so those count as GPU. Precision is read from the
+    tensors' "Format/Datatype" (DETAILED profiling verbosity), None where it is not given.
+    """
+    rows = []
+    for layer in information.get("Layers", []):
+        detailed = isinstance(layer, dict)
+        name = layer.get("Name", "") if detailed else str(layer)
+        kind = layer.get("LayerType") if detailed else None
+        formats = (
+            [t.get("Format/Datatype", "") for t in layer.get("Outputs", [])] if detailed else []
+        )
+        foreign = name.startswith("{ForeignNode[") and kind != "Myelin"
+        device = "DLA" if dla_engine and foreign else "GPU"
+        rows.append(
+            {"layer": name, "type": kind, "device": device, "precision": _precision(formats)}
+        )
     on_dla = sum(row["device"] == "DLA" for row in rows)
-    return {"dla_layers": on_dla, "gpu_layers": len(rows) - on_dla, "layers": rows}
+    precisions: dict[str, int] = {}
+    for row in rows:
+        precisions[str(row["precision"])] = precisions.get(str(row["precision"]), 0) + 1
+    return {
+        "source": "engine inspector",
+        "dla_layers": on_dla,
+        "gpu_layers": len(rows) - on_dla,
+        "precisions": precisions,
+        "layers": rows,
+    }
+
+
+def _precision(formats: list[str]) -> str | None:
+    text = " ".join(formats).lower()
+    for precision, words in (
+        ("int8", ("int8",)),
+        ("fp16", ("fp16", "half")),
+        ("fp32", ("fp32", "float")),
+    ):
+        if any(word in text for word in words):
+            return precision
+    return None
+
+
+def describe_layers(placement: dict[str, Any]) -> str:
+    """One line: '12 layers: 3 on DLA, 9 on GPU; precision fp16 10, fp32 2'."""
+    precisions = ", ".join(
+        f"{name} {count}" for name, count in sorted(placement["precisions"].items())
+    )
+    total = placement["dla_layers"] + placement["gpu_layers"]
+    return (
+        f"{total} layers: {placement['dla_layers']} on DLA, {placement['gpu_layers']} on GPU; "
+        f"precision {precisions}"
+    )

@@ -113,6 +113,17 @@ class DeviceType(enum.IntEnum):
     DLA = 1
 
 
+class ProfilingVerbosity(enum.IntEnum):
+    LAYER_NAMES_ONLY = 0  # TensorRT's default
+    NONE = 1
+    DETAILED = 2
+
+
+class LayerInformationFormat(enum.IntEnum):
+    ONELINE = 0
+    JSON = 1
+
+
 class Logger(_Slots):
     __slots__ = ("min_severity",)
     INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = range(5)
@@ -151,6 +162,8 @@ def make_module(version: str, cuda: Any) -> SimpleNamespace:
         NetworkDefinitionCreationFlag=NetworkFlag,
         MemoryPoolType=MemoryPoolType,
         DeviceType=DeviceType,
+        ProfilingVerbosity=ProfilingVerbosity,
+        LayerInformationFormat=LayerInformationFormat,
         TensorIOMode=TensorIOMode,
         DataType=DataType,
         nptype=lambda data_type: NUMPY[DataType(data_type)],
@@ -277,11 +290,12 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
 
     class BuilderConfig(_Slots):
         __slots__ = ("flags", "pools", "builder_optimization_level", "default_device_type")
-        __slots__ += ("DLA_core", "profiles", "timing_cache")
+        __slots__ += ("DLA_core", "profiles", "timing_cache", "profiling_verbosity")
 
         def __init__(self) -> None:
             self.flags = {api.BuilderFlag.TF32}  # TF32 is on by default
             self.pools, self.profiles, self.timing_cache = {}, [], None
+            self.profiling_verbosity = ProfilingVerbosity.LAYER_NAMES_ONLY
             self.builder_optimization_level, self.default_device_type = 3, DeviceType.GPU
             self.DLA_core = -1
 
@@ -355,8 +369,35 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 "profile": config.profiles[0].shapes,
                 "inputs": [[t.name, int(t.dtype), list(t.shape)] for t in network.inputs],
                 "outputs": [[t.name, int(t.dtype), list(t.shape)] for t in network.outputs],
+                "layers": engine_layers(network, config),
+                "detailed": config.profiling_verbosity == ProfilingVerbosity.DETAILED,
             }
             return MAGIC + json.dumps(header).encode() + b"\n" + network.model.SerializeToString()
+
+    def engine_layers(network: Network, config: BuilderConfig) -> list[dict[str, str]]:
+        """The built engine's layers as the inspector shows them (DETAILED): in a DLA engine
+        each run of layers DLA takes is one `{ForeignNode[first...last]}` layer."""
+        flags = {flag.name for flag in config.flags}
+        gpu_format = (
+            "Row major linear FP16 format (kLINEAR)"
+            if "FP16" in flags
+            else ("Row major linear FP32 format (kLINEAR)")
+        )
+        dla_format = "Channel major FP16 format where channel % 16 == 0 (kCHW16)"
+        on_dla = config.default_device_type == DeviceType.DLA
+        layers, run = [], []
+        for layer in [*network.layers, None]:
+            if layer is not None and on_dla and config.can_run_on_DLA(layer):
+                run.append(layer.name)
+                continue
+            if run:
+                name = f"{{ForeignNode[{run[0]}...{run[-1]}]}}"
+                layers.append({"Name": name, "LayerType": "ForeignNode", "Format": dla_format})
+                run = []
+            if layer is not None:
+                kind = layer.type.removeprefix("LayerType.").title()
+                layers.append({"Name": layer.name, "LayerType": kind, "Format": gpu_format})
+        return layers
 
     def _build_problem(network: Network, config: BuilderConfig, dla_cores: int) -> str | None:
         weak_flags = {flag.name for flag in config.flags} & set(WEAK_TYPING_FLAGS)
@@ -425,6 +466,42 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
 
         def create_execution_context(self) -> Context:
             return Context(self)
+
+        def create_engine_inspector(self) -> EngineInspector:
+            return EngineInspector(self)
+
+    class EngineInspector(_Slots):
+        """get_engine_information(JSON): {"Layers": [...], "Bindings": [...]} in 10.x,
+        "I/O Tensors" objects instead of "Bindings" in 11.x; layer names only unless the
+        engine was built with ProfilingVerbosity.DETAILED."""
+
+        __slots__ = ("engine",)
+
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+
+        def get_engine_information(self, format: LayerInformationFormat) -> str:  # noqa: A002
+            if LayerInformationFormat(format) != LayerInformationFormat.JSON:
+                raise ValueError("the stand-in writes JSON layer information only")
+            header = self.engine.header
+            layers = [
+                {
+                    "Name": layer["Name"],
+                    "LayerType": layer["LayerType"],
+                    "Inputs": [{"Name": "in", "Format/Datatype": layer["Format"]}],
+                    "Outputs": [{"Name": "out", "Format/Datatype": layer["Format"]}],
+                }
+                if header["detailed"]
+                else layer["Name"]
+                for layer in header["layers"]
+            ]
+            names = list(self.engine.tensors)
+            io = (
+                {"Bindings": names}
+                if major == 10
+                else {"I/O Tensors": [{"Name": n} for n in names]}
+            )
+            return json.dumps({"Layers": layers, **io})
 
     class Context(_Slots):
         __slots__ = ("engine", "shapes", "addresses", "enqueued_shapes")
