@@ -254,6 +254,9 @@ def export(
         bool,
         typer.Option(help="TensorRT: write the engine inspector's layers beside the engine"),
     ] = False,
+    allow_gpu_fallback: Annotated[
+        bool, typer.Option(help="DLA: run the layers DLA cannot run on the GPU (else refused)")
+    ] = False,
     opset: Annotated[int, typer.Option(help="ONNX opset (>= 17)")] = 17,
     simplify: Annotated[bool, typer.Option(help="Simplify the ONNX with onnxslim")] = True,
 ):
@@ -277,6 +280,7 @@ def export(
             timing_cache=timing_cache,
             tf32=tf32,
             inspect=inspect,
+            allow_gpu_fallback=allow_gpu_fallback,
         )
     options = ExportOptions(
         fp16=fp16,

@@ -21,6 +21,8 @@ from scjd_edge.config import Recipe
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ExportError
 from scjd_edge.export import tensorrt_plan
+from scjd_edge.export.onnx_export import read_deployment
+from scjd_edge.export.options import TensorRTOptions
 from scjd_edge.export.runtime import load_predictor
 from scjd_edge.models.registry import create_model
 from scjd_edge.train.checkpoint import save_checkpoint
@@ -213,10 +215,9 @@ def test_dla_engine_has_a_fixed_profile_and_pads_other_batches(
     monkeypatch, onnx_files, tmp_path, version, precision
 ):
     install(monkeypatch, version)
-    source = onnx_files["int8" if precision == "int8" else "fp32"]
     result = cli(
-        "export", source, "--out", tmp_path, "--trt", "--precision", precision,
-        "--dla-core", 0, "--opt-batch", 4,
+        "export", onnx_files["fp32"], "--out", tmp_path, "--trt", "--precision", precision,
+        "--dla-core", 0, "--opt-batch", 4, "--allow-gpu-fallback", "--calib-data", DATA,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     engine_path = tmp_path / f"tiny.{precision}.engine"
@@ -226,13 +227,55 @@ def test_dla_engine_has_a_fixed_profile_and_pads_other_batches(
     devices = sidecar["layer_devices"]
     assert devices["dla_layers"] + devices["gpu_layers"] == len(devices["layers"]) > 0
     assert devices["gpu_layers"] > 0  # MatMul / LayerNorm run on the GPU
-    built_from = onnx_files["fp16"].parent / sidecar["onnx"] if precision != "int8" else source
-    if version.startswith("11"):
-        built_from = tmp_path / sidecar["onnx"]
+    built_from = tmp_path / sidecar["onnx"] if version.startswith("11") else onnx_files["fp32"]
     batch = windows(6)
     engine = load_predictor(engine_path)
     np.testing.assert_array_equal(engine(batch), load_predictor(built_from)(batch))
     assert engine.run_model.chunks_last_call == 2  # 4 + (2 padded to 4)
+
+
+def test_dla_without_gpu_fallback_names_the_layers_it_cannot_run(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0")
+    result = cli(
+        "export", onnx_files["fp32"], "--out", tmp_path, "--trt", "--precision", "fp16",
+        "--dla-core", 0,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    row = json.loads((tmp_path / "manifest.json").read_text())["artifacts"][-1]
+    assert "cannot run on DLA" in row["reason"] and "--allow-gpu-fallback" in row["reason"]
+
+
+def test_int8_on_dla_is_calibrated_by_tensorrt_into_a_cache(monkeypatch, onnx_files, tmp_path):
+    install(monkeypatch, "10.3.0")
+    dla_int8 = ["--trt", "--precision", "int8", "--dla-core", 0, "--opt-batch", 4]
+    dla_int8 += ["--allow-gpu-fallback"]
+    refused = cli("export", onnx_files["fp32"], "--out", tmp_path / "x", *dla_int8)
+    assert refused.exit_code == 1  # TensorRT calibrates: it needs the training windows
+    assert "--calib-data" in json.loads((tmp_path / "x" / "manifest.json").read_text())[
+        "artifacts"][-1]["reason"]  # fmt: skip
+    result = cli("export", onnx_files["fp32"], "--out", tmp_path / "e", *dla_int8,
+                 "--calib-data", DATA)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine = tmp_path / "e" / "tiny.int8.engine"
+    sidecar = tensorrt_plan.read_sidecar(engine)
+    cache = engine.with_name(sidecar["calibration_cache"])
+    assert cache.read_text().startswith("TRT-") and "keypoints_2d:" in cache.read_text()
+    assert sidecar["plan"]["build_from"] == "fp32" and sidecar["onnx"] == "tiny.onnx"
+    dla_rows = [r for r in sidecar["layer_devices"]["layers"] if r["device"] == "DLA"]
+    assert dla_rows and {row["precision"] for row in dla_rows} == {"int8"}
+
+
+def test_stand_in_refuses_explicit_quantization_on_dla_with_trt10(
+    monkeypatch, onnx_files, tmp_path, capsys
+):
+    install(monkeypatch, "10.3.0")
+    options = TensorRTOptions(precision="int8", dla_core=0, opt_batch=2, allow_gpu_fallback=True)
+    plan = {**tensorrt_plan.builder_plan("10.3.0", options), "calibration": None}
+    with pytest.raises(ExportError, match="failed to build"):  # the QDQ ONNX for DLA
+        tensorrt_plan.build_engine(
+            onnx_files["int8"], tmp_path / "q.engine", plan, read_deployment(onnx_files["int8"])
+        )
+    assert "DLA does not support explicit quantization" in capsys.readouterr().err
 
 
 def test_bench_and_infer_run_engines_through_the_cli(standin, onnx_files, tmp_path):
@@ -450,8 +493,9 @@ def test_cpu_int8_onnx_is_refused_as_an_engine_source(monkeypatch, onnx_files, t
 def dla_engine(monkeypatch, onnx_files, tmp_path, core=0):
     install(monkeypatch, "10.3.0", platform="agx-orin")
     return export_engine(
-        onnx_files["fp32"], tmp_path, "--precision", "fp16", "--dla-core", core, "--opt-batch", 2
-    )
+        onnx_files["fp32"], tmp_path, "--precision", "fp16", "--dla-core", core, "--opt-batch", 2,
+        "--allow-gpu-fallback",
+    )  # fmt: skip
 
 
 def test_dla_engine_refuses_cuda_graphs_with_a_reason(monkeypatch, onnx_files, tmp_path):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -46,6 +47,7 @@ from scjd_edge.export.onnx_export import (
 from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
 from scjd_edge.export.sensitivity import Int8Evaluator, Target
+from scjd_edge.export.tensorrt_calibrator import calibration_cache_path
 from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
@@ -166,7 +168,8 @@ def _check_out_dir(out_dir: Path) -> None:
     listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
     try:
         rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
-        listed |= {row.get(key) for row in rows for key in ("file", "sidecar", "layers")}
+        keys = ("file", "sidecar", "layers", "calibration_cache")
+        listed |= {row.get(key) for row in rows for key in keys}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no readable manifest: every file in the folder is foreign
     foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
@@ -391,13 +394,34 @@ def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> 
         )
     for note in plan["notes"]:
         console.print(f"TensorRT: {escape(note)}")
-    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, job.checkpoint["deployment"])
+    deployment = job.checkpoint["deployment"]
+    subjects = job.recipe.data.train_subjects
+    calibration = _engine_calibration(plan, job.dataset, subjects, deployment, CALIB_WINDOWS)
+    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment, calibration)
     accuracy = _accuracy(load_predictor(engine, backend="tensorrt"), job)
     return {**accuracy, **_engine_row(onnx_path, engine, sidecar)}
 
 
 def _engine_companions(engine: Path) -> tuple[Path, ...]:
-    return tensorrt_plan.sidecar_path(engine), tensorrt_plan.layers_path(engine)
+    return (
+        tensorrt_plan.sidecar_path(engine),
+        tensorrt_plan.layers_path(engine),
+        calibration_cache_path(engine),
+    )
+
+
+def _engine_calibration(
+    plan: dict, dataset: Any, subjects: list[str], deployment: Deployment, samples: int
+) -> dict[str, np.ndarray] | None:
+    """Prepared model inputs of training windows for TensorRT's own INT8 calibration (INT8
+    on DLA with TensorRT 10), else None."""
+    if not plan.get("calibration"):
+        return None
+    windows, _ = load_split_windows(
+        dataset, subjects, "train", int(deployment.window_frames), samples
+    )
+    keypoints_2d, frame_offsets, _ = deployment.prepare_model_inputs(torch.as_tensor(windows))
+    return {"keypoints_2d": keypoints_2d.numpy(), "frame_offsets": frame_offsets.numpy()}
 
 
 def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
@@ -409,6 +433,7 @@ def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[
         "built_from": onnx_path.name,
         "sidecar": tensorrt_plan.sidecar_path(engine).name,
         "layers": layers.name if layers.is_file() else None,
+        "calibration_cache": sidecar.get("calibration_cache"),
         "tensorrt_version": sidecar["tensorrt_version"],
         "gpu_name": sidecar["gpu_name"],
         "layer_devices": sidecar["layer_devices"],
@@ -441,6 +466,12 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
 # Validation subjects of the data sets with a fixed split (data/README), for the optional
 # on-device accuracy check of an engine built from an ONNX file.
 VALIDATION_SUBJECTS = {"cmu": ["CMU03", "CMU102"], "h36m": ["S8"], "synthetic": ["SYN5"]}
+TRAINING_SUBJECTS = {
+    "cmu": ["CMU02", "CMU05", "CMU07"],
+    "h36m": ["S1", "S5", "S6", "S7"],
+    "synthetic": ["SYN1", "SYN2", "SYN3", "SYN4"],
+}
+CALIB_WINDOWS = 512  # training windows TensorRT calibrates an INT8 DLA engine on
 
 
 def export_onnx_engine(
@@ -523,16 +554,22 @@ def _engine_from_onnx(
 ) -> dict[str, Any]:
     for note in plan["notes"]:
         console.print(f"TensorRT: {escape(note)}")
-    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment)
-    row = _engine_row(onnx_path, engine, sidecar)
-    if calib_data is None:
-        return row
-    from scjd_edge.data.formats import load_dataset
+    dataset = None
+    if calib_data is not None:
+        from scjd_edge.data.formats import load_dataset
 
-    dataset = load_dataset(calib_data)
-    subjects = VALIDATION_SUBJECTS.get(dataset.name)
-    if subjects is None:
-        raise ExportError(f"--calib-data {calib_data}: no known validation split for it")
+        dataset = load_dataset(calib_data)
+        if dataset.name not in VALIDATION_SUBJECTS:
+            raise ExportError(f"--calib-data {calib_data}: no known training/validation split")
+    calibration = None
+    if dataset is not None:
+        subjects = TRAINING_SUBJECTS[dataset.name]
+        calibration = _engine_calibration(plan, dataset, subjects, deployment, CALIB_WINDOWS)
+    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment, calibration)
+    row = _engine_row(onnx_path, engine, sidecar)
+    if dataset is None:
+        return row
+    subjects = VALIDATION_SUBJECTS[dataset.name]
     windows, truth = load_split_windows(
         dataset, subjects, "val", int(deployment.window_frames), EVAL_WINDOWS
     )

@@ -19,9 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ConfigError, ExportError, ScjdError
 from scjd_edge.export.options import TensorRTOptions
+from scjd_edge.export.tensorrt_calibrator import calibration_cache_path, make_entropy_calibrator
 from scjd_edge.io import atomic_path, sha256_file, write_json
 
 INSTALL_GUIDANCE = (
@@ -96,15 +99,21 @@ def builder_plan(
         notes.append(
             "TensorRT 11 builds strongly typed networks only: precision comes from the ONNX"
         )
+    calibrated = dla and precision == "int8" and major == 10
     build_from, builder_flags = _precision_source(precision, strongly_typed)
+    if calibrated:
+        build_from = "fp32"
+        notes.append(
+            "INT8 on DLA with TensorRT 10: implicit quantization (DLA takes no Q/DQ): TensorRT "
+            "calibrates the FP32 ONNX with IInt8EntropyCalibrator2 on training windows "
+            "(--calib-data) and keeps the calibration cache beside the engine"
+        )
     notes += _precision_notes(major, precision, build_from, builder_flags)
     profile = _profile(options, notes)
     if dla:
-        builder_flags = [*builder_flags, "GPU_FALLBACK"]
-        notes.append(
-            f"DLA core {options.dla_core}; layers DLA cannot run fall back to the GPU "
-            "(the sidecar lists which layers run where)"
-        )
+        notes.append(_dla_note(options))
+        if options.allow_gpu_fallback:
+            builder_flags = [*builder_flags, "GPU_FALLBACK"]
     cleared = [] if options.tf32 else ["TF32"]
     if cleared:
         notes.append("TF32 cleared: FP32 layers compute in full FP32 (--tf32 allows TF32)")
@@ -124,14 +133,27 @@ def builder_plan(
         "optimization_level": int(options.optimization_level),
         "timing_cache": None if timing_cache is None else str(timing_cache),
         "inspect": bool(options.inspect),
+        "calibration": "entropy2" if calibrated else None,
         "notes": notes,
     }
+
+
+def _dla_note(options: TensorRTOptions) -> str:
+    if options.allow_gpu_fallback:
+        return (
+            f"DLA core {options.dla_core}; layers DLA cannot run fall back to the GPU "
+            "(--allow-gpu-fallback; the sidecar lists where each layer runs)"
+        )
+    return (
+        f"DLA core {options.dla_core}, no GPU fallback: every layer must run on DLA "
+        "(--allow-gpu-fallback lets the others run on the GPU)"
+    )
 
 
 def _precision_source(precision: str, strongly_typed: bool) -> tuple[str, list[str]]:
     """(ONNX precision to parse, builder flags) for a requested engine precision."""
     if precision == "int8":
-        # Explicit quantization only: TensorRT 10 deprecated the calibrators, 11 removed them.
+        # Explicit quantization (QDQ ONNX) except on DLA with TensorRT 10 (builder_plan).
         return "int8", [] if strongly_typed else ["INT8", "FP16"]
     if precision == "fp16" and not strongly_typed:
         return "fp32", ["FP16"]
@@ -299,18 +321,27 @@ def build_engine(
     engine_path: str | Path,
     plan: dict[str, Any],
     deployment: Deployment,
+    calibration_inputs: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Build and write the engine and its JSON sidecar; returns the sidecar dict.
 
-    Any TensorRT or CUDA error becomes an ExportError naming the ONNX file; on failure
-    neither the engine nor its sidecar is left behind.
+    calibration_inputs: prepared model inputs by name, (S, ...) float32, for a plan with
+    `calibration` (INT8 on DLA, TensorRT 10). Any TensorRT or CUDA error becomes an
+    ExportError naming the ONNX file; on failure neither the engine nor its sidecar is
+    left behind.
     """
     trt = require_tensorrt()
     check_engine_source(onnx_path)
-    for stale in (Path(engine_path), sidecar_path(engine_path), layers_path(engine_path)):
+    companions = (sidecar_path(engine_path), layers_path(engine_path))
+    for stale in (Path(engine_path), *companions, calibration_cache_path(engine_path)):
         stale.unlink(missing_ok=True)
+    if plan.get("calibration") and calibration_inputs is None:
+        raise ExportError(
+            "INT8 on DLA with TensorRT 10 is calibrated by TensorRT (DLA takes no Q/DQ): "
+            "pass --calib-data with the data set whose training split calibrates it"
+        )
     try:
-        return _build(trt, Path(onnx_path), Path(engine_path), plan, deployment)
+        return _build(trt, Path(onnx_path), Path(engine_path), plan, deployment, calibration_inputs)
     except ScjdError:
         raise
     except Exception as error:  # TensorRT raises RuntimeError/TypeError/... of its own
@@ -320,7 +351,12 @@ def build_engine(
 
 
 def _build(
-    trt: Any, onnx_path: Path, engine_path: Path, plan: dict, deployment: Deployment
+    trt: Any,
+    onnx_path: Path,
+    engine_path: Path,
+    plan: dict,
+    deployment: Deployment,
+    calibration_inputs: dict[str, np.ndarray] | None,
 ) -> dict:
     from scjd_edge.export.onnx_export import read_metadata
     from scjd_edge.export.tensorrt_runner import current_runtime_info
@@ -343,7 +379,19 @@ def _build(
     for name, levels in shapes.items():
         profile.set_shape(name, levels["min"], levels["opt"], levels["max"])
     config.add_optimization_profile(profile)
-    serialized = builder.build_serialized_network(network, config)
+    if plan["device"] == "DLA" and "GPU_FALLBACK" not in plan["builder_flags"]:
+        _check_all_on_dla(config, network)
+    calibrator = None
+    if plan.get("calibration"):
+        calibrator = make_entropy_calibrator(
+            trt, calibration_inputs, plan["profile"]["opt"], calibration_cache_path(engine_path)
+        )
+        config.int8_calibrator = calibrator
+    try:
+        serialized = builder.build_serialized_network(network, config)
+    finally:
+        if calibrator is not None:
+            calibrator.close()
     if serialized is None:
         raise ExportError(f"{onnx_path}: TensorRT failed to build an engine (see its log above)")
     timing_cache = config.get_timing_cache() if plan["timing_cache"] else None
@@ -365,6 +413,7 @@ def _build(
             for i in range(network.num_outputs)
         },
         "layer_devices": layer_placement(information, plan["device"] == "DLA"),
+        "calibration_cache": calibration_cache_path(engine_path).name if calibrator else None,
         "onnx": onnx_path.name,
         "onnx_sha256": sha256_file(onnx_path),
         "onnx_metadata": read_metadata(onnx_path),
@@ -402,6 +451,17 @@ def _builder_config(trt: Any, builder: Any, plan: dict[str, Any]) -> Any:
                 "TensorRT version); delete it or pass another --timing-cache"
             )
     return config
+
+
+def _check_all_on_dla(config: Any, network: Any) -> None:
+    """Without GPU fallback every layer must run on DLA: say which cannot, before the build."""
+    layers = [network.get_layer(i) for i in range(network.num_layers)]
+    refused = [layer.name for layer in layers if not config.can_run_on_DLA(layer)]
+    if refused:
+        raise ExportError(
+            f"{len(refused)} of {len(layers)} layers cannot run on DLA (e.g. {refused[0]!r}) and "
+            "GPU fallback is off: pass --allow-gpu-fallback to run them on the GPU"
+        )
 
 
 def layers_path(engine_path: str | Path) -> Path:

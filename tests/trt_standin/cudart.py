@@ -151,6 +151,13 @@ def make_module(state: CudaState) -> SimpleNamespace:
         )
         return (state.enqueue(stream, lambda: ctypes.memmove(target, source, count)),)
 
+    def memcpy(dst: int, src: int, count: int, kind: cudaMemcpyKind) -> tuple:
+        """Synchronous cudaMemcpy: a temporary stream run at once."""
+        stream = stream_create()[1]
+        error = memcpy_async(dst, src, count, kind, stream)[0]
+        state.streams.pop(int(stream)).run_pending()
+        return (error,)
+
     def stream_create() -> tuple:
         handle = next(state.handles)
         state.streams[handle] = _Stream()
@@ -261,6 +268,7 @@ def make_module(state: CudaState) -> SimpleNamespace:
         cudaFree=lambda pointer: free(state.device_memory, pointer),
         cudaFreeHost=lambda pointer: free(state.pinned_memory, pointer),
         cudaMemcpyAsync=memcpy_async,
+        cudaMemcpy=memcpy,
         cudaStreamCreate=stream_create,
         cudaStreamSynchronize=stream_synchronize,
         cudaStreamDestroy=stream_destroy,

@@ -57,6 +57,7 @@ import onnx
 MAGIC = b"SCJD-TENSORRT-STANDIN\n"
 DLA_OP_TYPES = {"Conv", "Gemm", "Relu", "Sigmoid", "Tanh", "Add", "Sub", "Mul", "Div", "Concat"}
 DLA_OP_TYPES |= {"MaxPool", "AveragePool", "BatchNormalization", "Softmax", "Reshape"}
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 COMMON_FLAGS = ("TF32", "GPU_FALLBACK")
 WEAK_TYPING_FLAGS = ("FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
 
@@ -136,6 +137,14 @@ class Logger(_Slots):
             print(f"[TensorRT stand-in] {message}", file=sys.stderr)
 
 
+class IInt8EntropyCalibrator2:
+    """TensorRT 10's calibrator base (removed in 11.0): subclasses call __init__ and define
+    get_batch_size, get_batch(names) -> device pointers or None, read/write_calibration_cache."""
+
+    def __init__(self) -> None:
+        self._base_initialised = True
+
+
 def make_module(version: str, cuda: Any) -> SimpleNamespace:
     """The fake `tensorrt` module of TensorRT `version` ("10.3.0", "11.4.1"), over `cuda`."""
     parts = tuple(int(p) for p in version.split("."))
@@ -152,7 +161,9 @@ def make_module(version: str, cuda: Any) -> SimpleNamespace:
         version=parts, cuda=cuda, BuilderFlag=BuilderFlag, NetworkFlag=NetworkFlag
     )
     classes = _classes(api)
+    calibrators = {"IInt8EntropyCalibrator2": IInt8EntropyCalibrator2} if major == 10 else {}
     return SimpleNamespace(
+        **calibrators,
         __version__=version,
         Logger=Logger,
         Builder=classes["Builder"],
@@ -291,11 +302,14 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
     class BuilderConfig(_Slots):
         __slots__ = ("flags", "pools", "builder_optimization_level", "default_device_type")
         __slots__ += ("DLA_core", "profiles", "timing_cache", "profiling_verbosity")
+        __slots__ += ("int8_calibrator",) if major == 10 else ()
 
         def __init__(self) -> None:
             self.flags = {api.BuilderFlag.TF32}  # TF32 is on by default
             self.pools, self.profiles, self.timing_cache = {}, [], None
             self.profiling_verbosity = ProfilingVerbosity.LAYER_NAMES_ONLY
+            if major == 10:
+                self.int8_calibrator = None
             self.builder_optimization_level, self.default_device_type = 3, DeviceType.GPU
             self.DLA_core = -1
 
@@ -360,6 +374,12 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             if problem:
                 self.logger.log(Logger.ERROR, problem)
                 return None
+            calibrator = getattr(config, "int8_calibrator", None)
+            if calibrator is not None and "INT8" in {flag.name for flag in config.flags}:
+                problem = calibrate(network, config, calibrator)
+                if problem:
+                    self.logger.log(Logger.ERROR, problem)
+                    return None
             dla = config.default_device_type == DeviceType.DLA
             header = {
                 "version": list(api.version),
@@ -374,6 +394,35 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             }
             return MAGIC + json.dumps(header).encode() + b"\n" + network.model.SerializeToString()
 
+    def calibrate(network: Network, config: BuilderConfig, calibrator: Any) -> str | None:
+        """Implicit quantization: the cache if the calibrator has one, else every batch it
+        gives (device pointers, read here) and a new cache written through it."""
+        if not getattr(calibrator, "_base_initialised", False):
+            return "the calibrator did not call IInt8EntropyCalibrator2.__init__"
+        if calibrator.read_calibration_cache():
+            return None
+        names, batch = [t.name for t in network.inputs], calibrator.get_batch_size()
+        shapes = {name: levels[1] for name, levels in config.profiles[0].shapes.items()}
+        ranges: dict[str, float] = {}
+        while pointers := calibrator.get_batch(names):
+            for name, pointer in zip(names, pointers, strict=True):
+                shape = (batch, *shapes[name][1:])
+                raw = api.cuda.device_view(int(pointer), int(np.prod(shape)) * 4)
+                if raw is None:
+                    return f"calibration batch of {name!r} is not {shape} float32 on the device"
+                peak = float(np.abs(raw.view(np.float32)).max())
+                ranges[name] = max(ranges.get(name, 0.0), peak)
+        if not ranges:
+            return "the calibrator gave no batch and no cache"
+        version = "".join(map(str, api.version[:2]))
+        lines = [f"TRT-{version}00-EntropyCalibration2"]
+        lines += [
+            f"{name}: {np.float32(peak / 127.0).view(np.uint32):08x}"
+            for name, peak in ranges.items()
+        ]
+        calibrator.write_calibration_cache("\n".join(lines).encode())
+        return None
+
     def engine_layers(network: Network, config: BuilderConfig) -> list[dict[str, str]]:
         """The built engine's layers as the inspector shows them (DETAILED): in a DLA engine
         each run of layers DLA takes is one `{ForeignNode[first...last]}` layer."""
@@ -383,7 +432,11 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             if "FP16" in flags
             else ("Row major linear FP32 format (kLINEAR)")
         )
-        dla_format = "Channel major FP16 format where channel % 16 == 0 (kCHW16)"
+        dla_format = (
+            "Thirty-two wide channel vectorized row major Int8 format (kCHW32)"
+            if "INT8" in flags
+            else "Channel major FP16 format where channel % 16 == 0 (kCHW16)"
+        )
         on_dla = config.default_device_type == DeviceType.DLA
         layers, run = [], []
         for layer in [*network.layers, None]:
@@ -407,6 +460,12 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             )
         if len(config.profiles) != 1:
             return "exactly one optimization profile expected"
+        qdq = any(n.op_type in QDQ_OPS for n in network.model.graph.node)
+        if "INT8" in weak_flags and not qdq and getattr(config, "int8_calibrator", None) is None:
+            return "INT8 without Q/DQ nodes needs a calibrator (no dynamic ranges were given)"
+        dla = config.default_device_type == DeviceType.DLA
+        if dla and qdq and major == 10:
+            return "DLA does not support explicit quantization (Q/DQ): calibrate for DLA"
         profile = config.profiles[0].shapes
         for tensor in network.inputs:
             if -1 in tensor.shape and tensor.name not in profile:
