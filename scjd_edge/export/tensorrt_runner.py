@@ -274,23 +274,30 @@ class TensorRTRunner:
         ExportError naming every CUDA call that failed."""
         if getattr(self, "_cudart", None) is None:
             return
-        releases = []
+        cudart, releases = self._cudart, []
         for graph, graph_exec in getattr(self, "_graphs", {}).values():
-            releases += [("cudaGraphExecDestroy", graph_exec), ("cudaGraphDestroy", graph)]
-        releases += [("cudaEventDestroy", event) for event in getattr(self, "_events", [])]
+            releases += [
+                ("cudaGraphExecDestroy", cudart.cudaGraphExecDestroy, graph_exec),
+                ("cudaGraphDestroy", cudart.cudaGraphDestroy, graph),
+            ]
+        for event in getattr(self, "_events", []):
+            releases.append(("cudaEventDestroy", cudart.cudaEventDestroy, event))
         if getattr(self, "_stream", None) is not None:
-            releases.append(("cudaStreamDestroy", self._stream))
-        releases += [
-            ("cudaFree" if kind == "device" else "cudaFreeHost", pointer)
-            for kind, pointer in getattr(self, "_allocations", [])
-        ]
+            releases.append(("cudaStreamDestroy", cudart.cudaStreamDestroy, self._stream))
+        for kind, pointer in getattr(self, "_allocations", []):
+            free = (
+                ("cudaFree", cudart.cudaFree)
+                if kind == "device"
+                else ("cudaFreeHost", cudart.cudaFreeHost)
+            )
+            releases.append((*free, pointer))
         self._graphs, self._events, self._stream, self._allocations = {}, [], None, []
         failed = []
-        for function, handle in releases:
+        for name, release, handle in releases:
             try:
-                self._call(getattr(self._cudart, function)(handle))
+                self._call(release(handle))
             except ExportError as error:
-                failed.append(f"{function}: {error}")
+                failed.append(f"{name}: {error}")
         self._cudart = None
         if failed:
             raise ExportError(
