@@ -325,6 +325,9 @@ def bench(
     cuda_graph: Annotated[
         bool, typer.Option(help="Also time TensorRT engines replayed from a CUDA graph")
     ] = False,
+    layer_profile: Annotated[
+        bool, typer.Option(help="TensorRT rows: per-layer times (IProfiler) after timing")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Folder for JSON, CSV, markdown, PNG")] = Path(
         "runs/bench"
     ),
@@ -348,6 +351,7 @@ def bench(
         eval_windows=eval_windows,
         gate_mm=gate_mm,
         cuda_graph=cuda_graph,
+        layer_profile=layer_profile,
     )
 
 

@@ -649,3 +649,27 @@ def test_layer_placement_reads_device_and_precision_per_layer():
     ]  # fmt: skip
     gpu_engine = tensorrt_plan.layer_placement(information, dla_engine=False)
     assert gpu_engine["dla_layers"] == 0
+
+
+def test_bench_layer_profile_gives_per_layer_times_of_tensorrt_rows(standin, onnx_files, tmp_path):
+    engine = export_engine(onnx_files["fp32"], tmp_path, "--max-batch", 4)
+    result = cli(
+        "bench", engine, "--data", DATA, "--backends", "tensorrt", "--batch", "2,6", "--iters", 2,
+        "--warmup", 1, "--rounds", 1, "--eval-windows", 8, "--cuda-graph", "--layer-profile",
+        "--out", tmp_path / "b",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "b" / "bench.json").read_text())["rows"]
+    layer_names = {
+        row["layer"] for row in tensorrt_plan.read_sidecar(engine)["layer_devices"]["layers"]
+    }
+    for row in rows:
+        if row["variant"] == "engine+graph":
+            assert "layer_profile" not in row  # profiling is not replayed from a graph
+            continue
+        profile = row["layer_profile"]
+        assert {layer["layer"] for layer in profile["layers"]} == layer_names
+        assert profile["iterations"] == 10
+        assert profile["engine_calls"] == 10 * (2 if row["batch"] == 6 else 1)  # max batch 4
+        assert profile["total_ms"] == pytest.approx(sum(r["mean_ms"] for r in profile["layers"]))
+    assert standin.cuda.graph_launches > 0

@@ -64,6 +64,7 @@ from scjd_edge.io import sha256_file
 from scjd_edge.metrics import mpjpe, p_mpjpe
 
 CUDA_GRAPH_VARIANT = "engine+graph"
+LAYER_PROFILE_ITERATIONS = 10  # profiled calls per TensorRT row (bench --layer-profile)
 # Test subjects of the data sets whose split is fixed (data/README, METHOD.md), used when
 # no checkpoint's recipe names them.
 DEFAULT_TEST_SUBJECTS = {"cmu": ["CMU01"], "h36m": ["S9", "S11"], "synthetic": ["SYN6"]}
@@ -161,6 +162,7 @@ def run_bench(
     devices: list[str] | None = None,
     console: Console | None = None,
     cuda_graph: bool = False,
+    layer_profile: bool = False,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
     goals: Callable[[dict], list[dict]] | None = None,
@@ -176,7 +178,9 @@ def run_bench(
     source model gets status "below_gate". test_subjects: default from the checkpoints'
     recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
     (default: both where CUDA exists). cuda_graph: also time TensorRT engines replayed from
-    a CUDA graph (variant "engine+graph"). extra_markdown(report) -> text appended to the
+    a CUDA graph (variant "engine+graph"). layer_profile: after the timed rounds, each
+    TensorRT row (without graph) gets `layer_profile`, the engine's per-layer times from
+    TensorRT's IProfiler. extra_markdown(report) -> text appended to the
     markdown report; goals(report) -> the `goals` list stored in the report
     (scjd_edge.bench.goals).
     """
@@ -201,6 +205,7 @@ def run_bench(
         "eval_windows": eval_windows,
         "gate_mm": gate_mm,
         "cuda_graph": cuda_graph,
+        "layer_profile": layer_profile,
     }
     ort_trt_cache = Path(out_dir) / "ort_tensorrt_cache"
     device = device_report()
@@ -581,6 +586,7 @@ class RowTiming:
     engine_phases: list[dict[str, float]]  # TensorRT: CUDA-event phases of every model call
     run_model: Any  # the predictor's run_model (TensorRT: profile and CUDA-graph facts)
     sampler: Any = None  # Jetson: tegrastats around this row's model rounds
+    profile_layers: Callable[[int], dict] | None = None  # TensorRT: IProfiler pass
 
     @classmethod
     def of(cls, row: dict, predictor, windows: np.ndarray, target: Target) -> RowTiming:
@@ -596,6 +602,13 @@ class RowTiming:
                 engine_phases.append(predictor.run_model.last_phases_ms)
 
         sampler = power_sampler()
+        profile_layers = None
+        if target.backend == "tensorrt" and target.variant != CUDA_GRAPH_VARIANT:
+
+            def profile_layers(iterations: int) -> dict:
+                runner = predictor.run_model
+                return runner.layer_profile(model_keypoints_2d, frame_offsets, iterations)
+
         return cls(
             row=row,
             model=TimedCall(run_model, batch, device, _entered_each_round(sampler)),
@@ -603,6 +616,7 @@ class RowTiming:
             engine_phases=engine_phases,
             run_model=predictor.run_model,
             sampler=sampler,
+            profile_layers=profile_layers,
         )
 
 
@@ -628,6 +642,11 @@ def time_rows(timings: list[RowTiming], settings: dict) -> None:
             model_latency=model_stats.as_dict(), end_to_end_latency=end_to_end_stats.as_dict()
         )
         _add_engine_and_power(timing, settings["warmup"], model_stats.iterations)
+        if settings.get("layer_profile") and timing.profile_layers is not None:
+            try:  # after every timed round: profiling slows the engine down
+                timing.row["layer_profile"] = timing.profile_layers(LAYER_PROFILE_ITERATIONS)
+            except Exception as error:  # a profile that fails leaves the row's timing valid
+                timing.row["layer_profile"] = {"error": _reason(error)}
 
 
 def _add_engine_and_power(timing: RowTiming, warmup: int, iterations: int) -> None:

@@ -231,6 +231,42 @@ class TensorRTRunner:
         }
         return results[self.output_names[0]][:batch].copy()
 
+    def layer_profile(
+        self, keypoints_2d: np.ndarray, frame_offsets: np.ndarray, iterations: int = 10
+    ) -> dict[str, Any]:
+        """Mean time per engine layer over `iterations` calls, ms, from TensorRT's IProfiler
+        on a second execution context (so the timed one keeps no profiler), no CUDA graph."""
+        trt = require_tensorrt()
+        times: dict[str, list[float]] = {}
+
+        class LayerTimes(trt.IProfiler):
+            def __init__(self) -> None:
+                trt.IProfiler.__init__(self)  # the bindings require this call
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                times.setdefault(layer_name, []).append(float(ms))
+
+        profiling = self.engine.create_execution_context()
+        profiling.profiler = LayerTimes()
+        timed, graph = self.context, self._cuda_graph
+        self.context, self._cuda_graph = profiling, False
+        try:
+            for _ in range(iterations):
+                self(keypoints_2d, frame_offsets)
+        finally:
+            self.context, self._cuda_graph = timed, graph
+        layers = sorted(
+            ({"layer": name, "mean_ms": float(np.mean(ms))} for name, ms in times.items()),
+            key=lambda row: -row["mean_ms"],
+        )
+        return {
+            "source": "TensorRT IProfiler",
+            "iterations": iterations,
+            "engine_calls": max((len(ms) for ms in times.values()), default=0),
+            "total_ms": float(sum(row["mean_ms"] for row in layers)),
+            "layers": layers,
+        }
+
     def _copy(self, target: Any, source: Any, kind: Any) -> None:
         """One async copy on the stream; host sides are pinned numpy arrays."""
         nbytes = source.nbytes if isinstance(source, np.ndarray) else target.nbytes

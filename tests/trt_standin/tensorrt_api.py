@@ -48,6 +48,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -137,6 +138,13 @@ class Logger(_Slots):
             print(f"[TensorRT stand-in] {message}", file=sys.stderr)
 
 
+class IProfiler:
+    """TensorRT's profiler base: subclasses call __init__ and define report_layer_time."""
+
+    def __init__(self) -> None:
+        self._base_initialised = True
+
+
 class IInt8EntropyCalibrator2:
     """TensorRT 10's calibrator base (removed in 11.0): subclasses call __init__ and define
     get_batch_size, get_batch(names) -> device pointers or None, read/write_calibration_cache."""
@@ -174,6 +182,7 @@ def make_module(version: str, cuda: Any) -> SimpleNamespace:
         MemoryPoolType=MemoryPoolType,
         DeviceType=DeviceType,
         ProfilingVerbosity=ProfilingVerbosity,
+        IProfiler=IProfiler,
         LayerInformationFormat=LayerInformationFormat,
         TensorIOMode=TensorIOMode,
         DataType=DataType,
@@ -563,7 +572,7 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             return json.dumps({"Layers": layers, **io})
 
     class Context(_Slots):
-        __slots__ = ("_engine", "_shapes", "_addresses", "_enqueued_shapes")
+        __slots__ = ("_engine", "_shapes", "_addresses", "_enqueued_shapes", "profiler")
 
         def __init__(self, engine: Engine) -> None:
             self._engine, self._shapes, self._addresses, self._enqueued_shapes = (
@@ -572,6 +581,7 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
                 {},
                 None,
             )
+            self.profiler = None
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
             shape = tuple(int(d) for d in shape)
@@ -647,11 +657,25 @@ def _classes(api: SimpleNamespace) -> dict[str, type]:  # noqa: C901 (one closur
             outputs = [
                 n for n, (m, _, _) in self._engine._tensors.items() if m == TensorIOMode.OUTPUT
             ]
-            for name, value in zip(outputs, self._engine._session.run(outputs, feed), strict=False):
+            started = time.perf_counter()
+            results = self._engine._session.run(outputs, feed)
+            self._report_layers(1000.0 * (time.perf_counter() - started))
+            for name, value in zip(outputs, results, strict=False):
                 value = np.ascontiguousarray(value, NUMPY[self._engine._tensors[name][1]])
                 api.cuda.device_view(self._addresses[name], value.nbytes)[:] = value.view(
                     np.uint8
                 ).reshape(-1)
+
+        def _report_layers(self, elapsed_ms: float) -> None:
+            """IProfiler: once per layer, after the execution completed (CPU time split evenly:
+            never a GPU time)."""
+            if self.profiler is None:
+                return
+            if not getattr(self.profiler, "_base_initialised", False):
+                raise TypeError("the profiler did not call IProfiler.__init__")
+            layers = self._engine._header["layers"]
+            for layer in layers:
+                self.profiler.report_layer_time(layer["Name"], elapsed_ms / len(layers))
 
     class Runtime(_Slots):
         __slots__ = ("logger", "DLA_core")
