@@ -328,6 +328,10 @@ def bench(
     layer_profile: Annotated[
         bool, typer.Option(help="TensorRT rows: per-layer times (IProfiler) after timing")
     ] = False,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(help="Source ONNX of the engines without sidecar (trtexec, DeepStream)"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for JSON, CSV, markdown, PNG")] = Path(
         "runs/bench"
     ),
@@ -352,6 +356,7 @@ def bench(
         gate_mm=gate_mm,
         cuda_graph=cuda_graph,
         layer_profile=layer_profile,
+        engine_onnx=onnx,
     )
 
 
@@ -401,6 +406,10 @@ def infer(
     max_frames: Annotated[
         int | None, typer.Option(help="With --video: stop after this many frames (camera: 300)")
     ] = None,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(help="Source ONNX of a TensorRT engine without sidecar (trtexec-built)"),
+    ] = None,
 ):
     """Lift 2D keypoints to 3D (root-relative, metres): from a detector's file or a video."""
     from scjd_edge.infer import render_summary, render_video_summary, run_infer, run_video_infer
@@ -444,6 +453,7 @@ def infer(
             backend=backend,
             rescale=rescale,
             smoothing=smoothing,
+            engine_onnx=onnx,
         )
         lines = render_summary(summary)
     for line in lines:

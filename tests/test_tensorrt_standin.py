@@ -673,3 +673,30 @@ def test_bench_layer_profile_gives_per_layer_times_of_tensorrt_rows(standin, onn
         assert profile["engine_calls"] == 10 * (2 if row["batch"] == 6 else 1)  # max batch 4
         assert profile["total_ms"] == pytest.approx(sum(r["mean_ms"] for r in profile["layers"]))
     assert standin.cuda.graph_launches > 0
+
+
+def test_engine_without_sidecar_runs_in_bench_and_infer_given_its_onnx(
+    standin, onnx_files, tmp_path
+):
+    engine = export_engine(onnx_files["fp32"], tmp_path / "built", "--max-batch", 4)
+    trtexec_engine = tmp_path / "trtexec.engine"  # as trtexec writes it: no sidecar
+    trtexec_engine.write_bytes(engine.read_bytes())
+    keypoints = keypoints_file(tmp_path)
+    infer = ["infer", trtexec_engine, "--keypoints", keypoints, "--format", "h36m",
+             "--image-size", "1000x1000", "--out", tmp_path / "poses.npz"]  # fmt: skip
+    refused = cli(*infer)
+    assert refused.exit_code == 2 and "sidecar" in refused.output
+    assert cli(*infer, "--onnx", onnx_files["fp32"]).exit_code == 0
+    reference = tmp_path / "onnx.npz"
+    assert cli("infer", onnx_files["fp32"], *infer[2:-2], "--out", reference).exit_code == 0
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "poses.npz")["pose_3d"], np.load(reference)["pose_3d"]
+    )
+    result = cli(
+        "bench", trtexec_engine, "--onnx", onnx_files["fp32"], "--data", DATA,
+        "--backends", "tensorrt", "--batch", "2", "--iters", 2, "--warmup", 1, "--rounds", 1,
+        "--eval-windows", 8, "--out", tmp_path / "b",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = json.loads((tmp_path / "b" / "bench.json").read_text())["rows"][0]
+    assert row["status"] == "ok" and row["kind"] == "student"

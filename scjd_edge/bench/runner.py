@@ -108,6 +108,7 @@ class ModelSource:
     cost: ModelCost | None = None
     cost_note: str | None = None
     problem: str | None = None  # the file cannot be used at all
+    engine_onnx: Path | None = None  # source ONNX of an engine without sidecar
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ def run_bench(
     console: Console | None = None,
     cuda_graph: bool = False,
     layer_profile: bool = False,
+    engine_onnx: Path | None = None,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
     goals: Callable[[dict], list[dict]] | None = None,
@@ -180,7 +182,8 @@ def run_bench(
     (default: both where CUDA exists). cuda_graph: also time TensorRT engines replayed from
     a CUDA graph (variant "engine+graph"). layer_profile: after the timed rounds, each
     TensorRT row (without graph) gets `layer_profile`, the engine's per-layer times from
-    TensorRT's IProfiler. extra_markdown(report) -> text appended to the
+    TensorRT's IProfiler. engine_onnx: the source ONNX of engines that have no sidecar
+    (built by trtexec or DeepStream). extra_markdown(report) -> text appended to the
     markdown report; goals(report) -> the `goals` list stored in the report
     (scjd_edge.bench.goals).
     """
@@ -188,7 +191,7 @@ def run_bench(
     _check_arguments(models, backends, batches, eval_windows)
     if threads:
         torch.set_num_threads(threads)
-    sources = [describe_model_file(Path(path)) for path in models]
+    sources = [describe_model_file(Path(path), engine_onnx) for path in models]
     _name_sources(sources)
     dataset = load_dataset(data)
     subjects = test_subjects or _test_subjects(dataset, sources)
@@ -315,13 +318,17 @@ def _refuse_when_nothing_ran(rows: list[dict]) -> None:
 # --- model files --------------------------------------------------------------------------
 
 
-def describe_model_file(path: Path) -> ModelSource:
+def describe_model_file(path: Path, engine_onnx: Path | None = None) -> ModelSource:
     """Read a file's metadata (kind, deployment, model config, source identity) and cost.
 
-    A file that cannot be read gives a ModelSource with `problem` set, which becomes
-    failed rows instead of stopping the run.
+    engine_onnx: the source ONNX of an engine without sidecar. A file that cannot be read
+    gives a ModelSource with `problem` set, which becomes failed rows instead of stopping
+    the run.
     """
-    source = ModelSource(path=path, format=model_format(path).name)
+    kind = model_format(path).name
+    source = ModelSource(
+        path=path, format=kind, engine_onnx=engine_onnx if kind == "engine" else None
+    )
     try:
         {"checkpoint": _read_checkpoint, "onnx": _read_onnx, "engine": _read_engine}[source.format](
             source
@@ -367,9 +374,9 @@ def _read_onnx(source: ModelSource) -> None:
 def _read_engine(source: ModelSource) -> None:
     """The sidecar's contract, and the source ONNX's metadata it carries (or the ONNX beside)."""
     from scjd_edge.export.onnx_export import read_metadata
-    from scjd_edge.export.tensorrt_plan import read_sidecar
+    from scjd_edge.export.tensorrt_plan import engine_sidecar
 
-    sidecar = read_sidecar(source.path)
+    sidecar = engine_sidecar(source.path, source.engine_onnx)
     source.deployment = sidecar["deployment"]
     source.source = f"engine:{sha256_file(source.path)}"
     metadata = sidecar.get("onnx_metadata")
@@ -522,6 +529,7 @@ def _load(source: ModelSource, target: Target, threads: int | None, ort_trt_cach
         device=target.device,
         providers=_providers(target, ort_trt_cache),
         threads=threads,
+        engine_onnx=source.engine_onnx,
     )
     if target.variant == CUDA_GRAPH_VARIANT:
         predictor.run_model.cuda_graph = True

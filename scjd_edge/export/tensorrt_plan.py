@@ -268,6 +268,30 @@ def read_sidecar(engine_path: str | Path) -> dict[str, Any]:
     return sidecar
 
 
+def engine_sidecar(engine_path: str | Path, onnx_path: str | Path | None = None) -> dict[str, Any]:
+    """The engine's sidecar, or, for an engine built elsewhere (trtexec, DeepStream) that has
+    none, what its source ONNX says: the contract and precision from the ONNX metadata (the
+    engine's I/O comes from the engine itself). The sidecar is preferred when both exist."""
+    if onnx_path is None or sidecar_path(engine_path).is_file():
+        return read_sidecar(engine_path)
+    from scjd_edge.export.onnx_export import read_deployment, read_metadata
+
+    try:
+        deployment, metadata = read_deployment(onnx_path), read_metadata(onnx_path)
+    except ScjdError as error:
+        raise ExportError(f"--onnx {onnx_path}: {error}") from None
+    return {
+        "precision": metadata.get("precision", "fp32"),
+        "plan": {"dla_core": None, "device": None},
+        "onnx": Path(onnx_path).name,
+        "onnx_sha256": sha256_file(onnx_path),
+        "onnx_metadata": metadata,
+        "deployment": deployment,
+        "engine_sha256": sha256_file(engine_path),
+        "sidecar": None,  # no build record: TensorRT itself refuses a plan of another version
+    }
+
+
 def sidecar_digest(sidecar: dict[str, Any]) -> str:
     """sha256 of every sidecar entry but the digest itself (canonical JSON): covers the
     contract, precision, plan and source ONNX metadata the runner and the bench trust."""

@@ -28,7 +28,7 @@ import numpy as np
 from scjd_edge.errors import ExportError
 from scjd_edge.export.tensorrt_plan import (
     check_sidecar,
-    read_sidecar,
+    engine_sidecar,
     require_tensorrt,
     sidecar_path,
 )
@@ -110,13 +110,21 @@ def current_runtime_info(device: int = 0) -> dict[str, str]:
 class TensorRTRunner:
     """A deserialized engine with its buffers: `runner(keypoints_2d, frame_offsets)`."""
 
-    def __init__(self, engine_path: str | Path, device: int = 0, cuda_graph: bool = False) -> None:
+    def __init__(
+        self,
+        engine_path: str | Path,
+        device: int = 0,
+        cuda_graph: bool = False,
+        onnx_path: str | Path | None = None,
+    ) -> None:
+        """onnx_path: the source ONNX of an engine without a sidecar (see engine_sidecar)."""
         trt, self._cudart = require_tensorrt(), require_cudart()
         check_cuda_python(self._cudart)
         self.engine_path = Path(engine_path)
-        self.sidecar = read_sidecar(engine_path)
-        source = str(sidecar_path(engine_path))
-        check_sidecar(self.sidecar, current_runtime_info(device), source=source)
+        self.sidecar = engine_sidecar(engine_path, onnx_path)
+        if self.sidecar.get("sidecar", True) is not None:
+            source = str(sidecar_path(engine_path))
+            check_sidecar(self.sidecar, current_runtime_info(device), source=source)
         self._call(self._cudart.cudaSetDevice(device))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)  # must outlive the engine
