@@ -73,7 +73,8 @@ def run_infer(
     track = load_keypoints(keypoints, format, image_size, track_id, min_score)
     from scjd_edge.export.runtime import load_predictor
 
-    predictor = load_predictor(model, backend=backend, engine_onnx=engine_onnx)
+    engine_source = {} if engine_onnx is None else {"engine_onnx": engine_onnx}
+    predictor = load_predictor(model, backend=backend, **engine_source)
     width, height = track.image_size
     keypoints_2d = normalize_screen_coordinates(track.keypoints_2d, width, height)
     keypoints_2d = keypoints_2d.astype(np.float32)
