@@ -269,6 +269,13 @@ def export(
     workspace: Annotated[int, typer.Option(help="TensorRT workspace limit (MiB)")] = 1024,
     timing_cache: Annotated[Path | None, typer.Option(help="TensorRT timing cache file")] = None,
     tf32: Annotated[bool, typer.Option(help="Let FP32 engine layers use TF32 math")] = False,
+    inspect: Annotated[
+        bool,
+        typer.Option(help="TensorRT: write the engine inspector's layers beside the engine"),
+    ] = False,
+    allow_gpu_fallback: Annotated[
+        bool, typer.Option(help="DLA: run the layers DLA cannot run on the GPU (else refused)")
+    ] = False,
     opset: Annotated[int, typer.Option(help="ONNX opset (>= 17)")] = 17,
     simplify: Annotated[bool, typer.Option(help="Simplify the ONNX with onnxslim")] = True,
 ):
@@ -291,6 +298,8 @@ def export(
             workspace_mb=workspace,
             timing_cache=timing_cache,
             tf32=tf32,
+            inspect=inspect,
+            allow_gpu_fallback=allow_gpu_fallback,
         )
     options = ExportOptions(
         fp16=fp16,
@@ -335,6 +344,13 @@ def bench(
     cuda_graph: Annotated[
         bool, typer.Option(help="Also time TensorRT engines replayed from a CUDA graph")
     ] = False,
+    layer_profile: Annotated[
+        bool, typer.Option(help="TensorRT rows: per-layer times (IProfiler) after timing")
+    ] = False,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(help="Source ONNX of the engines without sidecar (trtexec, DeepStream)"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for JSON, CSV, markdown, PNG")] = Path(
         "runs/bench"
     ),
@@ -358,6 +374,8 @@ def bench(
         eval_windows=eval_windows,
         gate_mm=gate_mm,
         cuda_graph=cuda_graph,
+        layer_profile=layer_profile,
+        engine_onnx=onnx,
     )
 
 
@@ -407,6 +425,10 @@ def infer(
     max_frames: Annotated[
         int | None, typer.Option(help="With --video: stop after this many frames (camera: 300)")
     ] = None,
+    onnx: Annotated[
+        Path | None,
+        typer.Option(help="Source ONNX of a TensorRT engine without sidecar (trtexec-built)"),
+    ] = None,
 ):
     """Lift 2D keypoints to 3D (root-relative, metres): from a detector's file or a video."""
     from scjd_edge.infer import render_summary, render_video_summary, run_infer, run_video_infer
@@ -450,6 +472,7 @@ def infer(
             backend=backend,
             rescale=rescale,
             smoothing=smoothing,
+            engine_onnx=onnx,
         )
         lines = render_summary(summary)
     for line in lines:

@@ -27,14 +27,19 @@ THERMAL_DIR = Path("/sys/devices/virtual/thermal")
 COMMAND_TIMEOUT_S = 5.0
 TEGRASTATS_SECONDS = 2.0
 TEGRASTATS_INTERVAL_MS = 100
-# Whole-module input rail by JetPack generation (Orin / Xavier / Nano); else the rails' sum.
-TOTAL_POWER_RAILS = ("VDD_IN", "VIN_SYS_5V0", "POM_5V_IN")
+# Whole-module input rail (Orin NX / Orin Nano / Xavier NX: VDD_IN; Nano / TX2: POM_5V_IN).
+TOTAL_POWER_RAILS = ("VDD_IN", "POM_5V_IN")
+# Jetson AGX Orin has no whole-module rail: its two INA3221 monitors read the GPU+SoC,
+# CPU+CV, system 5 V and DDR rails (VIN_SYS_5V0 alone is only the 5 V IO rail), so the
+# module power is their sum, which leaves out regulator losses.
+AGX_ORIN_RAILS = ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO")
 POWER_CONVENTION = (
     "tegrastats power rails sampled every {interval} ms during the timed rounds of the model "
     "latency; mean_power_mw is the mean of the `rail` readings (whole module, idle power "
-    "included); energy_mj = mean power x wall time of the rounds; mj_per_pose = energy / "
-    "poses computed in those rounds"
+    "included; on AGX Orin the sum of its monitored rails); energy_mj = mean power x wall "
+    "time of the rounds; mj_per_pose = energy / poses computed in those rounds"
 )
+JETSON_CLOCKS_SHOW = ["jetson_clocks", "--show"]
 
 
 def device_report() -> dict:
@@ -54,7 +59,12 @@ def device_report() -> dict:
     report["summary"] = describe_device(report)
     jetson = report["jetson"]
     if jetson is not None and jetson["clocks_locked"] is not True:
-        state = "unknown" if jetson["clocks_locked"] is None else "not locked"
+        state = (
+            "unknown (`jetson_clocks --show` needs root: run as root or allow "
+            "`sudo -n jetson_clocks --show`)"
+            if jetson["clocks_locked"] is None
+            else "not locked"
+        )
         report["warnings"].append(
             f"Jetson clocks {state}: run `sudo jetson_clocks` (and pick the nvpmodel mode) "
             "before benchmarking, or latencies vary with DVFS"
@@ -120,7 +130,7 @@ def jetson_info() -> dict | None:
     release = _read_text(JETSON_RELEASE_FILE)
     if release is None:
         return None
-    clocks = _run(["jetson_clocks", "--show"])
+    clocks = _jetson_clocks_show()
     return {
         "model": _read_text(DEVICE_TREE_MODEL),
         "l4t": parse_l4t_release(release),
@@ -149,13 +159,38 @@ def parse_nvpmodel(text: str | None) -> str | None:
 
 
 def parse_clocks_locked(text: str | None) -> bool | None:
-    """`jetson_clocks --show`: locked when every clock with MinFreq/MaxFreq has Min == Max."""
+    """`jetson_clocks --show`: are the CPU cores, the GPU and the memory (EMC) at their maximum?
+
+    A clock is locked when MinFreq == MaxFreq, or (the EMC after jetson_clocks) when
+    `FreqOverride=1` holds it at CurrentFreq == MaxFreq while MinFreq stays lower.
+    """
     if not text:
         return None
-    pairs = re.findall(r"MinFreq=(\d+)\s+MaxFreq=(\d+)", text)
-    if not pairs:
+    lines = [
+        line
+        for line in text.splitlines()
+        if re.match(r"\s*(cpu\d+|GPU|EMC)\b", line, flags=re.IGNORECASE) and "MaxFreq=" in line
+    ]
+    if not lines:
         return None
-    return all(low == high for low, high in pairs)
+    return all(_clock_locked(line) for line in lines)
+
+
+def _clock_locked(line: str) -> bool:
+    fields = dict(re.findall(r"(\w+)=(\d+)", line))
+    if fields.get("MinFreq") == fields.get("MaxFreq"):
+        return True
+    return fields.get("FreqOverride") == "1" and fields.get("CurrentFreq") == fields.get("MaxFreq")
+
+
+def _jetson_clocks_show() -> str | None:
+    """`jetson_clocks --show` needs root: run as is when root, else through `sudo -n`
+    (no password prompt; None when sudo would ask)."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return _run(JETSON_CLOCKS_SHOW)
+    if shutil.which("jetson_clocks") is None:
+        return None
+    return _run(["sudo", "-n", *JETSON_CLOCKS_SHOW])
 
 
 def parse_tegrastats_power(line: str | None) -> dict[str, int] | None:
@@ -165,7 +200,7 @@ def parse_tegrastats_power(line: str | None) -> dict[str, int] | None:
     """
     if not line:
         return None
-    rails = re.findall(r"\b((?:VDD|POM)_\w+|VIN_\w+)\s+(\d+)(?:mW)?/(\d+)(?:mW)?", line)
+    rails = re.findall(r"\b((?:VDDQ?|POM|VIN)_\w+)\s+(\d+)(?:mW)?/(\d+)(?:mW)?", line)
     return {name: int(current) for name, current, _ in rails} or None
 
 
@@ -183,8 +218,7 @@ def power_summary(lines: list[str], seconds: float, poses: int) -> dict | None:
     readings = [r for r in map(parse_tegrastats_power, lines) if r]
     if not readings or seconds <= 0 or poses < 1:
         return None
-    rail = next((name for name in TOTAL_POWER_RAILS if name in readings[0]), None)
-    totals = [r.get(rail, 0) if rail else sum(r.values()) for r in readings]
+    rail, totals = _module_power(readings)
     mean_mw = float(np.mean(totals))
     temperatures = [t for t in map(parse_tegrastats_temperatures, lines) if t]
     energy_mj = mean_mw * seconds  # mW x s = mJ
@@ -192,7 +226,7 @@ def power_summary(lines: list[str], seconds: float, poses: int) -> dict | None:
         "source": "tegrastats",
         "samples": len(readings),
         "seconds": seconds,
-        "rail": rail or "sum of rails",
+        "rail": rail,
         "mean_power_mw": mean_mw,
         "rails_mean_mw": {
             name: float(np.mean([r[name] for r in readings if name in r])) for name in readings[0]
@@ -207,6 +241,17 @@ def power_summary(lines: list[str], seconds: float, poses: int) -> dict | None:
         else None,
         "convention": POWER_CONVENTION.format(interval=TEGRASTATS_INTERVAL_MS),
     }
+
+
+def _module_power(readings: list[dict[str, int]]) -> tuple[str, list[int]]:
+    """(what the total is, module power in mW per reading)."""
+    rail = next((name for name in TOTAL_POWER_RAILS if name in readings[0]), None)
+    if rail:
+        return rail, [r.get(rail, 0) for r in readings]
+    agx_orin = [name for name in AGX_ORIN_RAILS if name in readings[0]]
+    if "VDD_GPU_SOC" in agx_orin:
+        return "+".join(agx_orin), [sum(r.get(name, 0) for name in agx_orin) for r in readings]
+    return "sum of rails", [sum(r.values()) for r in readings]
 
 
 class TegrastatsSampler:

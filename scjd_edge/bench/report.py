@@ -100,6 +100,7 @@ class BenchRow(_Strict):
     cost_note: str | None = None  # why `cost` is missing
     # TensorRT rows: CUDA-event times of execute_async_v3 alone and of the copies (timing.py)
     engine_timing: dict[str, Any] | None = None
+    layer_profile: dict[str, Any] | None = None  # TensorRT rows with --layer-profile
     power: dict[str, Any] | None = None  # Jetson: tegrastats during the timed rounds
 
 
@@ -126,6 +127,7 @@ class SettingsRecord(_Strict):
     eval_windows: int
     gate_mm: float
     cuda_graph: bool = False
+    layer_profile: bool = False
 
 
 class GoalRecord(_Strict):

@@ -65,6 +65,7 @@ from scjd_edge.io import sha256_file
 from scjd_edge.metrics import mpjpe, p_mpjpe
 
 CUDA_GRAPH_VARIANT = "engine+graph"
+LAYER_PROFILE_ITERATIONS = 10  # profiled calls per TensorRT row (bench --layer-profile)
 # Test subjects of the data sets whose split is fixed (data/README, METHOD.md), used when
 # no checkpoint's recipe names them.
 DEFAULT_TEST_SUBJECTS = {"cmu": CMU_SPLIT["test"], "h36m": ["S9", "S11"], "synthetic": ["SYN6"]}
@@ -108,6 +109,7 @@ class ModelSource:
     cost: ModelCost | None = None
     cost_note: str | None = None
     problem: str | None = None  # the file cannot be used at all
+    engine_onnx: Path | None = None  # source ONNX of an engine without sidecar
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ def run_bench(
     devices: list[str] | None = None,
     console: Console | None = None,
     cuda_graph: bool = False,
+    layer_profile: bool = False,
+    engine_onnx: Path | None = None,
     stem: str = "bench",
     extra_markdown: Callable[[dict], str] | None = None,
     goals: Callable[[dict], list[dict]] | None = None,
@@ -177,7 +181,10 @@ def run_bench(
     source model gets status "below_gate". test_subjects: default from the checkpoints'
     recipes, else the data set's standard test split. devices: "cpu" and/or "cuda"
     (default: both where CUDA exists). cuda_graph: also time TensorRT engines replayed from
-    a CUDA graph (variant "engine+graph"). extra_markdown(report) -> text appended to the
+    a CUDA graph (variant "engine+graph"). layer_profile: after the timed rounds, each
+    TensorRT row (without graph) gets `layer_profile`, the engine's per-layer times from
+    TensorRT's IProfiler. engine_onnx: the source ONNX of engines that have no sidecar
+    (built by trtexec or DeepStream). extra_markdown(report) -> text appended to the
     markdown report; goals(report) -> the `goals` list stored in the report
     (scjd_edge.bench.goals).
     """
@@ -185,7 +192,7 @@ def run_bench(
     _check_arguments(models, backends, batches, eval_windows)
     if threads:
         torch.set_num_threads(threads)
-    sources = [describe_model_file(Path(path)) for path in models]
+    sources = [describe_model_file(Path(path), engine_onnx) for path in models]
     _name_sources(sources)
     dataset = load_dataset(data)
     subjects = test_subjects or _test_subjects(dataset, sources)
@@ -202,6 +209,7 @@ def run_bench(
         "eval_windows": eval_windows,
         "gate_mm": gate_mm,
         "cuda_graph": cuda_graph,
+        "layer_profile": layer_profile,
     }
     ort_trt_cache = Path(out_dir) / "ort_tensorrt_cache"
     device = device_report()
@@ -311,13 +319,17 @@ def _refuse_when_nothing_ran(rows: list[dict]) -> None:
 # --- model files --------------------------------------------------------------------------
 
 
-def describe_model_file(path: Path) -> ModelSource:
+def describe_model_file(path: Path, engine_onnx: Path | None = None) -> ModelSource:
     """Read a file's metadata (kind, deployment, model config, source identity) and cost.
 
-    A file that cannot be read gives a ModelSource with `problem` set, which becomes
-    failed rows instead of stopping the run.
+    engine_onnx: the source ONNX of an engine without sidecar. A file that cannot be read
+    gives a ModelSource with `problem` set, which becomes failed rows instead of stopping
+    the run.
     """
-    source = ModelSource(path=path, format=model_format(path).name)
+    kind = model_format(path).name
+    source = ModelSource(
+        path=path, format=kind, engine_onnx=engine_onnx if kind == "engine" else None
+    )
     try:
         {"checkpoint": _read_checkpoint, "onnx": _read_onnx, "engine": _read_engine}[source.format](
             source
@@ -363,9 +375,9 @@ def _read_onnx(source: ModelSource) -> None:
 def _read_engine(source: ModelSource) -> None:
     """The sidecar's contract, and the source ONNX's metadata it carries (or the ONNX beside)."""
     from scjd_edge.export.onnx_export import read_metadata
-    from scjd_edge.export.tensorrt_plan import read_sidecar
+    from scjd_edge.export.tensorrt_plan import engine_sidecar
 
-    sidecar = read_sidecar(source.path)
+    sidecar = engine_sidecar(source.path, source.engine_onnx)
     source.deployment = sidecar["deployment"]
     source.source = f"engine:{sha256_file(source.path)}"
     metadata = sidecar.get("onnx_metadata")
@@ -518,6 +530,7 @@ def _load(source: ModelSource, target: Target, threads: int | None, ort_trt_cach
         device=target.device,
         providers=_providers(target, ort_trt_cache),
         threads=threads,
+        engine_onnx=source.engine_onnx,
     )
     if target.variant == CUDA_GRAPH_VARIANT:
         predictor.run_model.cuda_graph = True
@@ -582,6 +595,7 @@ class RowTiming:
     engine_phases: list[dict[str, float]]  # TensorRT: CUDA-event phases of every model call
     run_model: Any  # the predictor's run_model (TensorRT: profile and CUDA-graph facts)
     sampler: Any = None  # Jetson: tegrastats around this row's model rounds
+    profile_layers: Callable[[int], dict] | None = None  # TensorRT: IProfiler pass
 
     @classmethod
     def of(cls, row: dict, predictor, windows: np.ndarray, target: Target) -> RowTiming:
@@ -597,6 +611,13 @@ class RowTiming:
                 engine_phases.append(predictor.run_model.last_phases_ms)
 
         sampler = power_sampler()
+        profile_layers = None
+        if target.backend == "tensorrt" and target.variant != CUDA_GRAPH_VARIANT:
+
+            def profile_layers(iterations: int) -> dict:
+                runner = predictor.run_model
+                return runner.layer_profile(model_keypoints_2d, frame_offsets, iterations)
+
         return cls(
             row=row,
             model=TimedCall(run_model, batch, device, _entered_each_round(sampler)),
@@ -604,6 +625,7 @@ class RowTiming:
             engine_phases=engine_phases,
             run_model=predictor.run_model,
             sampler=sampler,
+            profile_layers=profile_layers,
         )
 
 
@@ -629,6 +651,11 @@ def time_rows(timings: list[RowTiming], settings: dict) -> None:
             model_latency=model_stats.as_dict(), end_to_end_latency=end_to_end_stats.as_dict()
         )
         _add_engine_and_power(timing, settings["warmup"], model_stats.iterations)
+        if settings.get("layer_profile") and timing.profile_layers is not None:
+            try:  # after every timed round: profiling slows the engine down
+                timing.row["layer_profile"] = timing.profile_layers(LAYER_PROFILE_ITERATIONS)
+            except Exception as error:  # a profile that fails leaves the row's timing valid
+                timing.row["layer_profile"] = {"error": _reason(error)}
 
 
 def _add_engine_and_power(timing: RowTiming, warmup: int, iterations: int) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -47,6 +48,7 @@ from scjd_edge.export.onnx_export import (
 from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
 from scjd_edge.export.sensitivity import Int8Evaluator, Target
+from scjd_edge.export.tensorrt_calibrator import calibration_cache_path
 from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
@@ -115,7 +117,7 @@ def export_checkpoint(
                 plan["precision"],
                 engine,
                 lambda: _build_engine(job, manifest, engine, plan),
-                companions=(tensorrt_plan.sidecar_path(engine),),
+                companions=_engine_companions(engine),
             )
         _write_manifest(manifest, staging, out_dir)
     _print_summary(manifest, out_dir)
@@ -125,8 +127,12 @@ def export_checkpoint(
 def _tensorrt_plan(options: ExportOptions, out_dir: Path) -> dict[str, Any] | None:
     if options.trt is None:
         return None
+    from scjd_edge.export.tensorrt_runner import check_cuda_python, require_cudart
+
+    trt_version = tensorrt_plan.require_tensorrt().__version__
+    check_cuda_python(require_cudart())  # before any build: a wrong cuda-python fails after it
     return tensorrt_plan.builder_plan(
-        tensorrt_plan.require_tensorrt().__version__,
+        trt_version,
         options.trt,
         timing_cache=options.trt.timing_cache or out_dir / TIMING_CACHE_NAME,
     )
@@ -163,7 +169,8 @@ def _check_out_dir(out_dir: Path) -> None:
     listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
     try:
         rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
-        listed |= {row.get(key) for row in rows for key in ("file", "sidecar")}
+        keys = ("file", "sidecar", "layers", "calibration_cache")
+        listed |= {row.get(key) for row in rows for key in keys}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no readable manifest: every file in the folder is foreign
     foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
@@ -388,15 +395,46 @@ def _build_engine(job: _ExportJob, manifest: dict, engine: Path, plan: dict) -> 
         )
     for note in plan["notes"]:
         console.print(f"TensorRT: {escape(note)}")
-    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, job.checkpoint["deployment"])
+    deployment = job.checkpoint["deployment"]
+    subjects = job.recipe.data.train_subjects
+    calibration = _engine_calibration(plan, job.dataset, subjects, deployment, CALIB_WINDOWS)
+    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment, calibration)
     accuracy = _accuracy(load_predictor(engine, backend="tensorrt"), job)
     return {**accuracy, **_engine_row(onnx_path, engine, sidecar)}
 
 
+def _engine_companions(engine: Path) -> tuple[Path, ...]:
+    return (
+        tensorrt_plan.sidecar_path(engine),
+        tensorrt_plan.layers_path(engine),
+        calibration_cache_path(engine),
+    )
+
+
+def _engine_calibration(
+    plan: dict, dataset: Any, subjects: list[str], deployment: Deployment, samples: int
+) -> dict[str, np.ndarray] | None:
+    """Prepared model inputs of training windows for TensorRT's own INT8 calibration (INT8
+    on DLA with TensorRT 10), else None."""
+    if not plan.get("calibration"):
+        return None
+    windows, _ = load_split_windows(
+        dataset, subjects, "train", int(deployment.window_frames), samples
+    )
+    keypoints_2d, frame_offsets, _ = deployment.prepare_model_inputs(torch.as_tensor(windows))
+    return {"keypoints_2d": keypoints_2d.numpy(), "frame_offsets": frame_offsets.numpy()}
+
+
 def _engine_row(onnx_path: Path, engine: Path, sidecar: dict[str, Any]) -> dict[str, Any]:
+    layers = tensorrt_plan.layers_path(engine)
+    console.print(
+        f"TensorRT engine: {escape(tensorrt_plan.describe_layers(sidecar['layer_devices']))}"
+    )
     return {
         "built_from": onnx_path.name,
         "sidecar": tensorrt_plan.sidecar_path(engine).name,
+        "layers": layers.name if layers.is_file() else None,
+        "calibration_cache": sidecar.get("calibration_cache"),
         "tensorrt_version": sidecar["tensorrt_version"],
         "gpu_name": sidecar["gpu_name"],
         "layer_devices": sidecar["layer_devices"],
@@ -429,6 +467,12 @@ def _print_summary(manifest: dict, out_dir: Path) -> None:
 # Validation subjects of the data sets with a fixed split (data/README), for the optional
 # on-device accuracy check of an engine built from an ONNX file.
 VALIDATION_SUBJECTS = {"cmu": CMU_SPLIT["validation"], "h36m": ["S8"], "synthetic": ["SYN5"]}
+TRAINING_SUBJECTS = {
+    "cmu": CMU_SPLIT["train"],
+    "h36m": ["S1", "S5", "S6", "S7"],
+    "synthetic": ["SYN1", "SYN2", "SYN3", "SYN4"],
+}
+CALIB_WINDOWS = 512  # training windows TensorRT calibrates an INT8 DLA engine on
 
 
 def export_onnx_engine(
@@ -455,6 +499,7 @@ def export_onnx_engine(
     _check_out_dir(out_dir)
     plan = _tensorrt_plan(options, out_dir)
     deployment = read_deployment(onnx_path)
+    tensorrt_plan.check_engine_source(onnx_path)
     given = read_metadata(onnx_path).get("precision", "fp32")
     stem = onnx_path.name.removesuffix(".onnx").removesuffix(f".{given}")
     manifest = {
@@ -481,7 +526,7 @@ def export_onnx_engine(
             plan["precision"],
             engine,
             lambda: _engine_from_onnx(source, engine, plan, deployment, options.calib_data),
-            companions=(tensorrt_plan.sidecar_path(engine),),
+            companions=_engine_companions(engine),
         )
         _write_manifest(manifest, staging, out_dir)
     _print_summary(manifest, out_dir)
@@ -510,16 +555,22 @@ def _engine_from_onnx(
 ) -> dict[str, Any]:
     for note in plan["notes"]:
         console.print(f"TensorRT: {escape(note)}")
-    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment)
-    row = _engine_row(onnx_path, engine, sidecar)
-    if calib_data is None:
-        return row
-    from scjd_edge.data.formats import load_dataset
+    dataset = None
+    if calib_data is not None:
+        from scjd_edge.data.formats import load_dataset
 
-    dataset = load_dataset(calib_data)
-    subjects = VALIDATION_SUBJECTS.get(dataset.name)
-    if subjects is None:
-        raise ExportError(f"--calib-data {calib_data}: no known validation split for it")
+        dataset = load_dataset(calib_data)
+        if dataset.name not in VALIDATION_SUBJECTS:
+            raise ExportError(f"--calib-data {calib_data}: no known training/validation split")
+    calibration = None
+    if dataset is not None:
+        subjects = TRAINING_SUBJECTS[dataset.name]
+        calibration = _engine_calibration(plan, dataset, subjects, deployment, CALIB_WINDOWS)
+    sidecar = tensorrt_plan.build_engine(onnx_path, engine, plan, deployment, calibration)
+    row = _engine_row(onnx_path, engine, sidecar)
+    if dataset is None:
+        return row
+    subjects = VALIDATION_SUBJECTS[dataset.name]
     windows, truth = load_split_windows(
         dataset, subjects, "val", int(deployment.window_frames), EVAL_WINDOWS
     )

@@ -34,6 +34,8 @@ class TensorRTOptions:
     timing_cache: Path | None = None
     optimization_level: int = 3
     tf32: bool = False
+    inspect: bool = False  # write the engine inspector's layer information beside the engine
+    allow_gpu_fallback: bool = False  # DLA: layers DLA cannot run go to the GPU (else refused)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -102,6 +102,7 @@ def load_predictor(
     device: str | None = None,
     providers: list[str] | None = None,
     threads: int | None = None,
+    engine_onnx: str | Path | None = None,
 ) -> Predictor:
     """A Predictor for a checkpoint (.pt), an ONNX file or a TensorRT engine (.engine/.plan).
 
@@ -109,7 +110,8 @@ def load_predictor(
     device: "cpu" or "cuda[:i]" (default: "cpu", and "cuda:0" for an engine); for ONNX
     Runtime "cuda" selects the TensorRT and CUDA execution providers that are installed
     (else the CPU one), unless `providers` is given.
-    threads: CPU threads for torch / ONNX Runtime.
+    threads: CPU threads for torch / ONNX Runtime. engine_onnx: the source ONNX of an
+    engine without a sidecar (its contract comes from the ONNX metadata).
     """
     path = Path(path)
     kind = model_format(path)
@@ -120,7 +122,7 @@ def load_predictor(
             f"checkpoint, an .onnx file or an .engine/.plan, or a backend in {BACKENDS}"
         )
     if backend == "tensorrt":
-        return _tensorrt_predictor(path, device or "cuda:0")
+        return _tensorrt_predictor(path, device or "cuda:0", engine_onnx)
     device = device or "cpu"
     if backend in ("torch", "torch-compile"):
         return _torch_predictor(path, device, threads, compile_model=backend == "torch-compile")
@@ -204,12 +206,13 @@ def onnx_providers(device: str) -> list[str | tuple[str, dict]]:
     return [*gpu, "CPUExecutionProvider"]
 
 
-def _tensorrt_predictor(path: Path, device: str) -> Predictor:
+def _tensorrt_predictor(path: Path, device: str, engine_onnx: str | Path | None) -> Predictor:
     from scjd_edge.export.tensorrt_runner import TensorRTRunner
 
     if not device.startswith("cuda"):
         raise ExportError(f"{path}: a TensorRT engine runs on a CUDA device, not {device!r}")
-    runner = TensorRTRunner(path, device=int(device.partition(":")[2] or 0))
+    device_index = int(device.partition(":")[2] or 0)
+    runner = TensorRTRunner(path, device=device_index, onnx_path=engine_onnx)
     sidecar = runner.sidecar
     return Predictor(
         sidecar["deployment"], "tensorrt", sidecar["precision"], path.name, device, runner

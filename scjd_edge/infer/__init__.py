@@ -55,14 +55,15 @@ def run_infer(
     backend: str | None = None,
     rescale: bool = True,
     smoothing: OneEuroParams | None = None,
+    engine_onnx: Path | None = None,
 ) -> dict[str, Any]:
     """Lift one person's 2D keypoints (a detector's file) to root-relative 3D, metres.
 
     format: joint layout of the file, "coco" (COCO-17) or "h36m" (H36M-17). rescale: bring
     each frame's skeleton to the training data's size and position first (`rescale`).
     smoothing: One-Euro parameters, None for none. out: .npz or .json (`outputs`). viz:
-    .gif, .mp4 or a folder of PNG frames. Returns a summary (frames, filled keypoints per
-    joint, timing).
+    .gif, .mp4 or a folder of PNG frames. engine_onnx: the source ONNX of a TensorRT engine
+    without a sidecar. Returns a summary (frames, filled keypoints per joint, timing).
     """
     check_out_path(out)
     if viz is not None:
@@ -72,7 +73,8 @@ def run_infer(
     track = load_keypoints(keypoints, format, image_size, track_id, min_score)
     from scjd_edge.export.runtime import load_predictor
 
-    predictor = load_predictor(model, backend=backend)
+    engine_source = {} if engine_onnx is None else {"engine_onnx": engine_onnx}
+    predictor = load_predictor(model, backend=backend, **engine_source)
     width, height = track.image_size
     keypoints_2d = normalize_screen_coordinates(track.keypoints_2d, width, height)
     keypoints_2d = keypoints_2d.astype(np.float32)

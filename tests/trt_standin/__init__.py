@@ -19,14 +19,23 @@ from . import cudart, tensorrt_api
 VERSIONS = {"10": "10.3.0", "11": "11.4.1"}
 
 
-def install(monkeypatch: Any, version: str = "10.3.0", gpu_name: str = "Orin (stand-in)") -> Any:
+def install(
+    monkeypatch: Any,
+    version: str = "10.3.0",
+    gpu_name: str = "Orin (stand-in)",
+    platform: str = "agx-orin",
+    bindings_version: str = "12.6.2",
+) -> Any:
     """Put the fake `tensorrt` and `cuda.bindings.runtime` into sys.modules; returns the
-    CudaState (memory, copies, graph launches) that tests inspect."""
-    state = cudart.CudaState(gpu_name=gpu_name)
+    CudaState (memory, copies, graph launches) that tests inspect. `platform` sets the DLA
+    cores (tensorrt_api.DLA_CORES: "desktop" has none); `bindings_version` is
+    `cuda.bindings.__version__`."""
+    state = cudart.CudaState(gpu_name=gpu_name, platform=platform)
     runtime = _module("cuda.bindings.runtime", cudart.make_module(state))
     trt = _module("tensorrt", tensorrt_api.make_module(version, state))
     cuda, bindings = _module("cuda"), _module("cuda.bindings")
     bindings.runtime, cuda.bindings = runtime, bindings
+    bindings.__version__ = bindings_version
     for module in (trt, cuda, bindings, runtime):
         monkeypatch.setitem(sys.modules, module.__name__, module)
     return SimpleNamespace(cuda=state, trt=trt, cudart=runtime)
