@@ -254,7 +254,7 @@ class Deployment:
             values["fps"] = float(values.get("fps", UNRECORDED_FPS))
             offsets = values.get("frame_offsets")
             values["frame_offsets"] = None if offsets is None else tuple(int(o) for o in offsets)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise ConfigError(f"deployment contract: {error}") from None
         if values["sampling"] not in SAMPLING_MODES:
             raise ConfigError(

@@ -488,7 +488,8 @@ def render_report(
     elif data == BUILTIN_CMU:
         lines += [
             "Data: `builtin:cmu`, REAL optical motion capture from the CMU Graphics Lab "
-            "database shipped with scjd-edge (Human3.6M 17-joint layout, ground-truth 2D "
+            "database shipped with scjd-edge (CMU v2: every subject on its own body, so the "
+            "test subjects are bodies no model saw; Human3.6M 17-joint layout, exact 2D "
             "through 4 Human3.6M cameras, 50 frames/s). The data used in this project was "
             "obtained from mocap.cs.cmu.edu. The database was created with funding from "
             "NSF EIA-0196217.",
@@ -574,7 +575,8 @@ def _verdict(models: dict[str, dict[str, Any]]) -> list[str]:
         lead = baseline[key] - student[key]
         level = "at least level with" if lead >= 0 else "NOT level with (worse than)"
         verdicts.append(f"with {name} the student is {level} the baseline ({lead:+.1f} mm)")
-    return [f"**{'; '.join(verdicts).capitalize()}**, after the same training steps.", ""]
+    sentence = "; ".join(verdicts)
+    return [f"**{sentence[0].upper()}{sentence[1:]}**, after the same training steps.", ""]
 
 
 def _stages_section(stages: dict[str, dict[str, Any]]) -> list[str]:
@@ -615,7 +617,7 @@ def _export_section(artifacts: list[dict[str, Any]]) -> list[str]:
             )
         else:
             lines.append(
-                f"| `{row['path']}` | {row['precision']} | failed: {row['reason']} | | | |"
+                f"| `{row['path']}` | {row['precision']} | {row['status']}: {row['reason']} | | | |"
             )
     return lines
 

@@ -187,6 +187,12 @@ def test_frame_rate_is_recorded_and_older_contracts_read_as_50_fps():
     assert Deployment.from_dict({**version_3, "version": 3}).fps == 50.0
 
 
+def test_an_infinite_window_is_one_config_error_not_an_overflow():
+    stored = {**Deployment.teacher(9).to_dict(), "window_frames": float("inf")}
+    with pytest.raises(ConfigError, match="deployment contract"):
+        Deployment.from_dict(stored)
+
+
 @pytest.mark.parametrize("fps", [0, -25, float("nan"), float("inf"), "fast"])
 def test_a_rate_that_is_not_a_finite_positive_number_is_refused(fps):
     stored = {**Deployment.teacher(9).to_dict(), "fps": fps}
