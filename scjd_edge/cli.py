@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scjd_edge.errors import ConfigError, ScjdError
-from scjd_edge.io import check_writable, write_json
+from scjd_edge.io import check_run_folder, check_writable, write_json
 
 console = Console()
 app = typer.Typer(
@@ -396,6 +396,8 @@ def infer(
     for path, option in ((out, "--out"), (viz, "--viz")):
         if path is not None:
             check_writable(path, option, folder=option == "--viz" and not path.suffix)
+    if viz is not None and not viz.suffix:
+        check_run_folder(viz, "--viz")
     smoothing = OneEuroParams(smooth_min_cutoff, smooth_beta) if smooth else None
     if video is not None:
         if format != "coco":

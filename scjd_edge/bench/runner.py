@@ -60,7 +60,13 @@ from scjd_edge.export.runtime import (
     MODEL_SUFFIXES,
     model_format,
 )
-from scjd_edge.io import sha256_file
+from scjd_edge.io import (
+    check_run_folder,
+    claim_run_folder,
+    json_sha256,
+    mark_run_complete,
+    sha256_file,
+)
 from scjd_edge.metrics import mpjpe, p_mpjpe
 
 CUDA_GRAPH_VARIANT = "engine+graph"
@@ -182,6 +188,7 @@ def run_bench(
     """
     console = console or Console()
     _check_arguments(models, backends, batches, eval_windows)
+    check_run_folder(out_dir)
     if threads:
         torch.set_num_threads(threads)
     sources = [describe_model_file(Path(path)) for path in models]
@@ -245,7 +252,9 @@ def run_bench(
     report["goals"] = goals(report) if goals else []
     print_report(report, console)
     extra = extra_markdown(report) if extra_markdown else ""
+    claim_run_folder(out_dir, "bench", json_sha256(settings))
     paths = write_all(report, out_dir, stem=stem, extra_markdown=extra)
+    mark_run_complete(out_dir)
     for path in paths.values():
         console.print(f"wrote {path}")
     return report

@@ -46,7 +46,14 @@ from scjd_edge.export.onnx_export import (
 from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
 from scjd_edge.export.sensitivity import Int8Evaluator, Target
-from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
+from scjd_edge.io import (
+    RUN_MARKER_NAME,
+    check_writable,
+    sha256_file,
+    staged_folder,
+    write_json,
+    write_run_marker,
+)
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
 MANIFEST_NAME = "manifest.json"
@@ -136,6 +143,8 @@ def _write_manifest(manifest: dict, staging: Path, out_dir: Path) -> None:
         if row.get("reason"):
             row["reason"] = row["reason"].replace(str(staging), str(out_dir))
     write_json(staging / MANIFEST_NAME, manifest)
+    made_from = manifest.get("checkpoint_sha256") or manifest.get("onnx_sha256")
+    write_run_marker(staging, "export", made_from, complete=True)
 
 
 @dataclass
@@ -159,7 +168,7 @@ def _check_out_dir(out_dir: Path) -> None:
     check_writable(out_dir, "--out", folder=True)
     if not out_dir.is_dir():
         return
-    listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
+    listed = {MANIFEST_NAME, TIMING_CACHE_NAME, RUN_MARKER_NAME}
     try:
         rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
         listed |= {row.get(key) for row in rows for key in ("file", "sidecar")}

@@ -15,6 +15,7 @@ from torch import nn
 from scjd_edge.config import Recipe, load_recipe
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ConfigError
+from scjd_edge.io import claim_run_folder, json_sha256, mark_run_complete, write_run_marker
 from scjd_edge.metrics import mpjpe
 from scjd_edge.train.engine import fit, seed_everything
 from scjd_edge.train.evaluate import predict_centre
@@ -81,5 +82,19 @@ def train_teacher(
         raise ConfigError(
             f"recipe {recipe.name!r} has a 'distill' section: train it with `scjd-edge distill`"
         )
+    claim_training_folder(out_dir, "train-teacher", recipe, resume)
     seed_everything(recipe.seed)  # the model's initial weights come from the recipe's seed
-    return fit(recipe, out_dir, TeacherTask(recipe), resume=resume, device=device)
+    summary = fit(recipe, out_dir, TeacherTask(recipe), resume=resume, device=device)
+    mark_run_complete(out_dir)
+    return summary
+
+
+def claim_training_folder(out_dir: str | Path, command: str, recipe: Recipe, resume: bool) -> None:
+    """Mark `out_dir` as `command`'s run of `recipe` before training, or refuse a folder
+    holding files scjd-edge did not write. --resume continues a run whose last.pt the
+    engine checks, so its folder is taken as it is (runs older than the marker included)."""
+    recipe_sha256 = json_sha256(recipe.model_dump(mode="json"))
+    if resume:
+        write_run_marker(out_dir, command, recipe_sha256, complete=False)
+    else:
+        claim_run_folder(out_dir, command, recipe_sha256)
