@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from scjd_edge.errors import ConfigError, ScjdError
 from scjd_edge.io import check_run_folder, check_writable, write_json
+from scjd_edge.limits import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_options
 
 console = Console()
 app = typer.Typer(
@@ -50,13 +51,31 @@ def user_errors(command):
     return wrapper
 
 
+def checked_numbers(**ranges: Range):
+    """Check the command's numeric options (by parameter name) before it runs: a NaN, an
+    infinity or a value out of range is a ConfigError naming the option."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            check_options(ranges, kwargs)
+            return command(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def _int_list(text: str, option: str) -> list[int]:
     try:
-        return [int(value) for value in text.split(",")]
+        values = [int(value) for value in text.split(",")]
     except ValueError:
         raise ConfigError(
             f"{option} {text!r}: expected whole numbers separated by commas"
         ) from None
+    for value in values:
+        AT_LEAST_ONE.check(value, option)
+    return values
 
 
 def _recipe_with_data(recipe: str, data: Path | None, overrides: list[str] | None):
@@ -119,6 +138,7 @@ def data_convert_bvh(
 
 @data_app.command("synth")
 @user_errors
+@checked_numbers(seed=Range(0, whole=True))
 def data_synth(
     out: Annotated[Path, typer.Option(help="Output folder")],
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 0,
@@ -204,6 +224,17 @@ def evaluate(
 
 @app.command("export")
 @user_errors
+@checked_numbers(
+    calib_samples=AT_LEAST_ONE,
+    max_mpjpe_drop=NON_NEGATIVE,
+    max_joint_deviation=NON_NEGATIVE,
+    min_batch=AT_LEAST_ONE,
+    opt_batch=AT_LEAST_ONE,
+    max_batch=AT_LEAST_ONE,
+    dla_core=Range(0, whole=True),
+    workspace=AT_LEAST_ONE,
+    opset=Range(17, whole=True),
+)
 def export(
     model: Annotated[
         Path,
@@ -299,6 +330,15 @@ def export(
 
 @app.command("bench")
 @user_errors
+@checked_numbers(
+    iters=AT_LEAST_ONE,
+    seconds=POSITIVE,
+    warmup=Range(0, whole=True),
+    rounds=AT_LEAST_ONE,
+    threads=AT_LEAST_ONE,
+    eval_windows=AT_LEAST_ONE,
+    gate_mm=NON_NEGATIVE,
+)
 def bench(
     models: Annotated[list[Path], typer.Argument(help="Checkpoints, ONNX files, TensorRT engines")],
     data: Annotated[str, typer.Option(help="Data folder for accuracy (test split)")],
@@ -344,6 +384,13 @@ def bench(
 
 @app.command("infer")
 @user_errors
+@checked_numbers(
+    min_score=FRACTION,
+    batch_size=AT_LEAST_ONE,
+    smooth_min_cutoff=POSITIVE,
+    smooth_beta=NON_NEGATIVE,
+    max_frames=AT_LEAST_ONE,
+)
 def infer(
     model: Annotated[Path, typer.Argument(help="Checkpoint, ONNX or TensorRT engine")],
     keypoints: Annotated[
@@ -446,6 +493,8 @@ def _parse_image_size(image_size: str | None) -> tuple[int, int] | None:
         width, height = (int(v) for v in image_size.lower().split("x"))
     except ValueError:
         raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
+    for value in (width, height):
+        Range(1, 100_000, whole=True).check(value, "--image-size")
     return width, height
 
 

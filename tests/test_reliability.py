@@ -30,6 +30,7 @@ from scjd_edge.errors import ExportError, TrainingDiverged
 from scjd_edge.export.exporter import MANIFEST_NAME, export_checkpoint
 from scjd_edge.export.onnx_export import check_parity
 from scjd_edge.export.runtime import load_predictor, torch_predictor
+from scjd_edge.io import RUN_MARKER_NAME
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from scjd_edge.train.engine import fit
 from scjd_edge.train.tasks import TeacherTask, train_teacher
@@ -94,10 +95,10 @@ def test_diverged_training_stops_at_the_step_with_exit_2(tmp_path):
         "training diverged at step 1",
         "no checkpoint saved",
         root=tmp_path,
-        new_files={"r/nan/log.jsonl"},
+        new_files={"r/nan/log.jsonl", f"r/nan/{RUN_MARKER_NAME}"},
     )
     assert "loss is nan" in line or "loss is inf" in line
-    assert sorted(p.name for p in run.iterdir()) == ["log.jsonl"]  # no NaN checkpoint
+    assert sorted(p.name for p in run.iterdir()) == [RUN_MARKER_NAME, "log.jsonl"]  # no NaN .pt
     refuse(["export", run / "last.pt", "--out", tmp_path / "e"], "last.pt", root=tmp_path)
 
 
@@ -320,7 +321,7 @@ def test_disk_full_at_write_time_is_one_line(work, full_disk):
         "run",
         "space left",
         root=full_disk,
-        new_files={"run/log.jsonl"},
+        new_files={"run/log.jsonl", f"run/{RUN_MARKER_NAME}"},
     )
     assert "last.pt" in line or "best.pt" in line or "log.jsonl" in line
     print(line)
@@ -357,6 +358,7 @@ def export_set(folder: Path) -> dict[str, str] | None:
     except (OSError, ValueError):
         return None
     files = snapshot(folder)
+    files.pop(RUN_MARKER_NAME, None)  # what wrote the folder, not one of its artifacts
     listed = {row["file"]: row["sha256"] for row in manifest["artifacts"] if row["status"] == "ok"}
     if set(files) != {MANIFEST_NAME, *listed}:
         return None

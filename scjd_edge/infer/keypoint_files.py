@@ -45,6 +45,7 @@ import numpy as np
 
 from scjd_edge.data.skeleton import NUM_JOINTS
 from scjd_edge.errors import DataError
+from scjd_edge.limits import check_memory
 
 _FRAME_ID_KEYS = ("image_id", "frame", "frame_id")
 _NPZ_KEYPOINT_KEYS = ("keypoints_2d", "keypoints", "positions_2d")
@@ -52,6 +53,7 @@ _NPZ_SCORE_KEYS = ("scores", "keypoint_scores", "confidence")
 _KNOWN_LAYOUTS = {18: "OpenPose COCO-18", 25: "OpenPose BODY_25", 133: "COCO-WholeBody"}
 MAX_GAP_SECONDS = 10.0  # longer without a detection: two recordings, or a stray id
 GAP_FPS_WHEN_UNKNOWN = 60.0  # a file without "fps": the highest common video rate
+PARSED_BYTES_PER_FILE_BYTE = 40  # JSON numbers become Python floats in lists: ~40x
 MAX_FRAME_ID = 2**53  # ids are exact in every JSON reader up to here
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
@@ -80,6 +82,12 @@ def read_detections(path: Path) -> Detections:
     """Parse a detector file (JSON or npz, see the module docstring) into per-frame people."""
     if not path.is_file():
         raise DataError(f"{path}: keypoint file not found")
+    size = path.stat().st_size
+    check_memory(
+        size * PARSED_BYTES_PER_FILE_BYTE,
+        f"{path} ({size / 2**20:.1f} MiB)",
+        "split the keypoint file into shorter clips",
+    )
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
     try:
@@ -464,10 +472,11 @@ def _size_from_header(path: Path, header: dict) -> tuple[int, int] | None:
 
 
 def _frame_rate(value: Any, where: str) -> float | None:
+    """A positive frame rate, or None when absent or 0 (what `write_poses` writes for unknown)."""
     rate = _optional_float(value, where)
-    if rate is not None and not 0 < rate <= 10_000:
+    if rate is not None and not 0 <= rate <= 10_000:
         raise DataError(f"{where} is {rate:g}; expected a frame rate in (0, 10000] frames/s")
-    return rate
+    return rate or None
 
 
 def _optional_float(value: Any, where: str) -> float | None:
