@@ -174,11 +174,13 @@ def _check_out_dir(out_dir: Path) -> None:
         listed |= {row.get(key) for row in rows for key in ("file", "sidecar")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no readable manifest: every file in the folder is foreign
-    foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
+    foreign = sorted(path for path in out_dir.iterdir() if path.name not in listed)
     if foreign:
+        inside = sorted(path for path in foreign[0].rglob("*") if not path.is_dir())
         raise ExportError(
-            f"--out {out_dir}: holds {foreign[0]!r}, which no earlier export's manifest.json "
-            "lists; an export replaces the whole folder, so choose a new or empty folder"
+            f"{inside[0] if inside else foreign[0]}: --out {out_dir} holds files scjd-edge did "
+            "not write (no earlier export's manifest.json lists them); they are left alone, "
+            "but an export replaces the whole folder: choose a new or empty folder"
         )
 
 
