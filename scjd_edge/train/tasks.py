@@ -15,7 +15,7 @@ from torch import nn
 from scjd_edge.config import Recipe, load_recipe
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ConfigError
-from scjd_edge.io import claim_run_folder, json_sha256, mark_run_complete, write_run_marker
+from scjd_edge.io import check_run_folder, json_sha256, mark_run_complete, write_run_marker
 from scjd_edge.metrics import mpjpe
 from scjd_edge.train.engine import fit, seed_everything
 from scjd_edge.train.evaluate import predict_centre
@@ -94,7 +94,8 @@ def claim_training_folder(out_dir: str | Path, command: str, recipe: Recipe, res
     holding files scjd-edge did not write. --resume continues a run whose last.pt the
     engine checks, so its folder is taken as it is (runs older than the marker included)."""
     recipe_sha256 = json_sha256(recipe.model_dump(mode="json"))
-    if resume:
-        write_run_marker(out_dir, command, recipe_sha256, complete=False)
-    else:
-        claim_run_folder(out_dir, command, recipe_sha256)
+    if not resume:
+        check_run_folder(out_dir)
+        if any((Path(out_dir) / name).exists() for name in ("last.pt", "best.pt")):
+            return  # the engine refuses to start over a run: its marker stays as it is
+    write_run_marker(out_dir, command, recipe_sha256, complete=False)
