@@ -54,6 +54,7 @@ _KNOWN_LAYOUTS = {18: "OpenPose COCO-18", 25: "OpenPose BODY_25", 133: "COCO-Who
 MAX_GAP_SECONDS = 10.0  # longer without a detection: two recordings, or a stray id
 GAP_FPS_WHEN_UNKNOWN = 60.0  # a file without "fps": the highest common video rate
 PARSED_BYTES_PER_FILE_BYTE = 40  # JSON numbers become Python floats in lists: ~40x
+MAX_PIXELS = 1e6  # larger than any image; far beyond it, pixel arithmetic overflows
 MAX_FRAME_ID = 2**53  # ids are exact in every JSON reader up to here
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
@@ -277,9 +278,20 @@ def _joint_array(raw: Any, where: str) -> np.ndarray:
     if array.ndim != 2 or array.shape[1] not in (2, 3):
         raise DataError(f"{where}: keypoints of shape {array.shape}, expected (17, 2) or (17, 3)")
     _check_joint_count(array.shape[0], where)
+    _check_pixel_range(array, where)
     if array.shape[1] == 2:
         array = np.concatenate([array, np.ones((array.shape[0], 1))], axis=1)
     return array
+
+
+def _check_pixel_range(keypoints: np.ndarray, where: str) -> None:
+    """DataError for a finite coordinate no image has (NaN stays: a missing keypoint)."""
+    coordinates = keypoints[..., :2]
+    if (np.abs(coordinates[np.isfinite(coordinates)]) > MAX_PIXELS).any():
+        raise DataError(
+            f"{where}: a keypoint coordinate beyond +-{MAX_PIXELS:g} px; expected pixels of "
+            "the image the detector ran on"
+        )
 
 
 def _check_joint_count(num_joints: int, where: str) -> None:
@@ -314,6 +326,7 @@ def _read_npz(path: Path) -> Detections:
             f"{path}: '{key}' has shape {keypoints.shape}; expected (F, 17, 2|3) or (F, P, 17, 2|3)"
         )
     _check_joint_count(keypoints.shape[2], f"{path}: '{key}'")
+    _check_pixel_range(keypoints, f"{path}: '{key}'")
     keypoints = _attach_scores(path, arrays, keypoints)
     people = [
         [Person(person) for person in frame if np.isfinite(person[:, :2]).any()]
