@@ -34,7 +34,7 @@ from scjd_edge.sampling import check_sampling, gather_frames
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from scjd_edge.train.engine import fit, load_training_data, seed_everything
 from scjd_edge.train.evaluate import predict_centre
-from scjd_edge.train.tasks import claim_training_folder
+from scjd_edge.train.tasks import check_model_fits, claim_training_folder
 
 
 class _Trainable(nn.Module):
@@ -472,6 +472,7 @@ def distill(
     Returns the engine's summary (best/last checkpoint, validation MPJPE in mm, steps,
     wall time) plus the teacher's path and window.
     """
+    check_model_fits(recipe)
     task = DistillTask(recipe, teacher_path)
     if resume:
         _check_same_teacher(Path(out_dir) / "last.pt", task.teacher_info)
