@@ -702,3 +702,10 @@ def test_infer_numbers_are_finite_and_in_range_before_any_work(
         tmp_path / "p.npz",
     ]
     refuse([*args, option, value], named, root=tmp_path)
+
+
+def test_a_model_too_large_for_this_machine_is_one_line_before_it_is_built(tmp_path):
+    out = tmp_path / "run"
+    args = ["train-teacher", "teacher_synth", "--out", out, "model.dim=1048576", "model.depth=1"]
+    refuse(args, "teacher_synth", "parameters", "model.dim or model.depth smaller", root=tmp_path)
+    assert not out.exists()
