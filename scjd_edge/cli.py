@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scjd_edge.errors import ConfigError, ScjdError
-from scjd_edge.io import check_run_folder, check_writable, write_json
+from scjd_edge.io import check_run_folder, check_writable, write_json, write_run_marker
 from scjd_edge.limits import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_options
 
 console = Console()
@@ -131,9 +131,10 @@ def data_convert_bvh(
     """Convert CMU BVH files to H36M-17 3D + 2D npz (2D through real Human3.6M cameras)."""
     from scjd_edge.data.bvh import convert_bvh_folder
 
-    check_writable(out, "--out", folder=True)
+    check_run_folder(out)
     for path in convert_bvh_folder(bvh_dir, out):
         console.print(f"wrote {path}")
+    write_run_marker(out, "data convert-bvh", None, complete=True)
 
 
 @data_app.command("synth")
@@ -146,8 +147,9 @@ def data_synth(
     """Generate the built-in SYNTHETIC data set (procedural motion on the H36M skeleton)."""
     from scjd_edge.data.synthetic import generate_synthetic
 
-    check_writable(out, "--out", folder=True)
+    check_run_folder(out)
     folder = generate_synthetic(out, seed=seed)
+    write_run_marker(folder, "data synth", None, complete=True)
     console.print(f"wrote SYNTHETIC data set to {folder}")
 
 

@@ -533,11 +533,12 @@ def folder_commands(work: Path, folder: Path, keypoints: Path) -> dict[str, list
             folder,
         ],
         "quickstart": ["quickstart", "--tiny", "--out", folder],
+        "data synth": ["data", "synth", "--out", folder],
     }
 
 
 @pytest.mark.parametrize(
-    "command", ["train-teacher", "distill", "export", "bench", "infer", "quickstart"]
+    "command", ["train-teacher", "distill", "export", "bench", "infer", "quickstart", "data synth"]
 )
 def test_a_folder_holding_a_users_file_is_refused_and_left_alone(work, tmp_path, command):
     """Issue 29, case 1: `quickstart --out project` with `project/teacher/notes.md`."""
