@@ -366,7 +366,7 @@ def bench(
     from scjd_edge.bench.runner import run_bench
 
     batches = _int_list(batch, "--batch")
-    check_writable(out, "--out", folder=True)
+    check_run_folder(out)
     run_bench(
         models=models,
         data=data,
@@ -382,6 +382,7 @@ def bench(
         gate_mm=gate_mm,
         cuda_graph=cuda_graph,
     )
+    write_run_marker(out, "bench", None, complete=True)
 
 
 @app.command("infer")

@@ -359,6 +359,7 @@ def _bench(
 ) -> dict[str, Any]:
     from scjd_edge.bench.runner import run_bench
 
+    claim_run_folder(folder, "quickstart bench")
     run_bench(
         models,
         data,
@@ -370,6 +371,7 @@ def _bench(
         out_dir=folder,
         console=console,
     )
+    mark_run_complete(folder)
     names = {"markdown": "bench.md", "plot": "bench.png", "json": "bench.json"}
     record: dict[str, Any] = {key: f"{folder.name}/{name}" for key, name in names.items()}
     record["files"] = [folder / name for name in names.values()]

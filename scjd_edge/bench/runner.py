@@ -60,13 +60,7 @@ from scjd_edge.export.runtime import (
     MODEL_SUFFIXES,
     model_format,
 )
-from scjd_edge.io import (
-    check_run_folder,
-    claim_run_folder,
-    json_sha256,
-    mark_run_complete,
-    sha256_file,
-)
+from scjd_edge.io import sha256_file
 from scjd_edge.limits import check_window_batch
 from scjd_edge.metrics import mpjpe, p_mpjpe
 
@@ -189,7 +183,6 @@ def run_bench(
     """
     console = console or Console()
     _check_arguments(models, backends, batches, eval_windows)
-    check_run_folder(out_dir)
     if threads:
         torch.set_num_threads(threads)
     sources = [describe_model_file(Path(path)) for path in models]
@@ -256,9 +249,7 @@ def run_bench(
     report["goals"] = goals(report) if goals else []
     print_report(report, console)
     extra = extra_markdown(report) if extra_markdown else ""
-    claim_run_folder(out_dir, "bench", json_sha256(settings))
     paths = write_all(report, out_dir, stem=stem, extra_markdown=extra)
-    mark_run_complete(out_dir)
     for path in paths.values():
         console.print(f"wrote {path}")
     return report
