@@ -324,6 +324,37 @@ def test_any_recipe_override_gives_a_finite_recipe_or_one_line(name, overrides):
         assert finite_numbers(recipe.model_dump(mode="python"))
 
 
+@settings(FAST, max_examples=30)
+@given(
+    st.sampled_from(["teacher_synth", "scjd_synth"]),
+    st.lists(st.tuples(st.sampled_from(RECIPE_KEYS), YAML_VALUES), max_size=3),
+)
+def test_training_commands_refuse_bad_recipes_in_one_line_and_write_only_in_out(
+    tiny_onnx, name, overrides
+):
+    """Through the CLI, with data that does not exist: whatever the overrides, the command
+    ends before any training with one line, and writes nothing outside --out."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "notes.md").write_text("a user's file beside the run")
+        out = root / "run"
+        command = ["train-teacher", name] if name == "teacher_synth" else ["distill", name]
+        teacher = [] if name == "teacher_synth" else ["--teacher", root / "none.pt"]
+        args = [*command, *[f"{key}={value}" for key, value in overrides], *teacher]
+        before = snapshot(root)
+        result = CliRunner().invoke(
+            app, [str(arg) for arg in [*args, "--data", root / "no_data", "--out", out]]
+        )
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+        after = {
+            path: digest for path, digest in snapshot(root).items() if not path.startswith("run/")
+        }
+        assert after == before
+        event(lines[0].split(":")[1][:30])
+
+
 # --- deployment contracts in ONNX files ----------------------------------------------------
 
 CONTRACT_FIELDS = {
