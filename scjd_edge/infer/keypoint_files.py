@@ -21,16 +21,17 @@ order, "coco" for COCO-17 or "h36m" for H36M-17):
   `scores` / `keypoint_scores` / `confidence` `(F, 17)` or `(F, P, 17)`, optional
   `image_size` `[W, H]` or `width`/`height`, optional `fps`, optional `frame_ids` `(F,)`.
 
-Coordinates are pixels of the image the detector ran on.
+Coordinates are pixels of the image the detector ran on (beyond +-`MAX_PIXELS`: an error).
 
 The contract every reader keeps (`order_frames`): frames come out ordered by their id,
 whatever the order in the file. Ids that are whole numbers (also written as text, "1",
 "10", "2") are ordered as numbers and completed to the range min..max (a frame without a
 detection is a missing frame, interpolated later, as detectors omit frames where they find
-nobody); other text ids in natural order ("img2" before "img10"). A frame list naming one
-id twice, an id beyond +-2**53, a gap between consecutive ids longer than
-`MAX_GAP_SECONDS` of frames (at the file's fps, else `GAP_FPS_WHEN_UNKNOWN`), or a range
-more than half empty is a DataError naming the ids: never a range to fill.
+nobody; a COCO file's listed "images" are its frames, nothing is added); other text ids in
+natural order ("img2" before "img10"). A frame list naming one id twice, an id beyond
++-2**53, a gap between consecutive ids longer than `MAX_GAP_SECONDS` of frames (at the
+file's fps, else `GAP_FPS_WHEN_UNKNOWN`), or a range more than half empty is a DataError
+naming the ids: never a range to fill.
 """
 
 from __future__ import annotations
