@@ -50,7 +50,7 @@ from scjd_edge.export.onnx_export import (
     METADATA_PREFIX,
     read_metadata,
     set_metadata,
-    stamp_graph_sha256,
+    stamp_integrity,
 )
 from scjd_edge.export.qdq_placement import layer_name, quantized_node_names
 from scjd_edge.export.runtime import load_predictor, predict_windows
@@ -260,7 +260,7 @@ def _copy_metadata(fp32_onnx: Path, out: Path) -> None:
     proto = onnx.load(out)
     metadata = {**read_metadata(fp32_onnx), "precision": "int8", "int8_tool": "modelopt"}
     set_metadata(proto, {METADATA_PREFIX + key: value for key, value in metadata.items()})
-    stamp_graph_sha256(proto)
+    stamp_integrity(proto)
     with atomic_path(out) as tmp:
         onnx.save(proto, tmp)
 

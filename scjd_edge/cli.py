@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from scjd_edge.errors import ConfigError, ScjdError
-from scjd_edge.io import check_writable, write_json
+from scjd_edge.io import check_run_folder, check_writable, write_json, write_run_marker
+from scjd_edge.limits import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, Range, check_options
 
 console = Console()
 app = typer.Typer(
@@ -50,13 +51,31 @@ def user_errors(command):
     return wrapper
 
 
+def checked_numbers(**ranges: Range):
+    """Check the command's numeric options (by parameter name) before it runs: a NaN, an
+    infinity or a value out of range is a ConfigError naming the option."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            check_options(ranges, kwargs)
+            return command(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def _int_list(text: str, option: str) -> list[int]:
     try:
-        return [int(value) for value in text.split(",")]
+        values = [int(value) for value in text.split(",")]
     except ValueError:
         raise ConfigError(
             f"{option} {text!r}: expected whole numbers separated by commas"
         ) from None
+    for value in values:
+        AT_LEAST_ONE.check(value, option)
+    return values
 
 
 def _recipe_with_data(recipe: str, data: Path | None, overrides: list[str] | None):
@@ -112,13 +131,15 @@ def data_convert_bvh(
     """Convert CMU BVH files to H36M-17 3D + 2D npz (2D through real Human3.6M cameras)."""
     from scjd_edge.data.bvh import convert_bvh_folder
 
-    check_writable(out, "--out", folder=True)
+    check_run_folder(out)
     for path in convert_bvh_folder(bvh_dir, out):
         console.print(f"wrote {path}")
+    write_run_marker(out, "data convert-bvh", None, complete=True)
 
 
 @data_app.command("synth")
 @user_errors
+@checked_numbers(seed=Range(0, whole=True))
 def data_synth(
     out: Annotated[Path, typer.Option(help="Output folder")],
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 0,
@@ -126,8 +147,9 @@ def data_synth(
     """Generate the built-in SYNTHETIC data set (procedural motion on the H36M skeleton)."""
     from scjd_edge.data.synthetic import generate_synthetic
 
-    check_writable(out, "--out", folder=True)
+    check_run_folder(out)
     folder = generate_synthetic(out, seed=seed)
+    write_run_marker(folder, "data synth", None, complete=True)
     console.print(f"wrote SYNTHETIC data set to {folder}")
 
 
@@ -223,6 +245,17 @@ def evaluate(
 
 @app.command("export")
 @user_errors
+@checked_numbers(
+    calib_samples=AT_LEAST_ONE,
+    max_mpjpe_drop=NON_NEGATIVE,
+    max_joint_deviation=NON_NEGATIVE,
+    min_batch=AT_LEAST_ONE,
+    opt_batch=AT_LEAST_ONE,
+    max_batch=AT_LEAST_ONE,
+    dla_core=Range(0, whole=True),
+    workspace=AT_LEAST_ONE,
+    opset=Range(17, whole=True),
+)
 def export(
     model: Annotated[
         Path,
@@ -327,6 +360,15 @@ def export(
 
 @app.command("bench")
 @user_errors
+@checked_numbers(
+    iters=AT_LEAST_ONE,
+    seconds=POSITIVE,
+    warmup=Range(0, whole=True),
+    rounds=AT_LEAST_ONE,
+    threads=AT_LEAST_ONE,
+    eval_windows=AT_LEAST_ONE,
+    gate_mm=NON_NEGATIVE,
+)
 def bench(
     models: Annotated[list[Path], typer.Argument(help="Checkpoints, ONNX files, TensorRT engines")],
     data: Annotated[str, typer.Option(help="Data folder for accuracy (test split)")],
@@ -359,7 +401,7 @@ def bench(
     from scjd_edge.bench.runner import run_bench
 
     batches = _int_list(batch, "--batch")
-    check_writable(out, "--out", folder=True)
+    check_run_folder(out)
     run_bench(
         models=models,
         data=data,
@@ -377,10 +419,18 @@ def bench(
         layer_profile=layer_profile,
         engine_onnx=onnx,
     )
+    write_run_marker(out, "bench", None, complete=True)
 
 
 @app.command("infer")
 @user_errors
+@checked_numbers(
+    min_score=FRACTION,
+    batch_size=AT_LEAST_ONE,
+    smooth_min_cutoff=POSITIVE,
+    smooth_beta=NON_NEGATIVE,
+    max_frames=AT_LEAST_ONE,
+)
 def infer(
     model: Annotated[Path, typer.Argument(help="Checkpoint, ONNX or TensorRT engine")],
     keypoints: Annotated[
@@ -437,6 +487,8 @@ def infer(
     for path, option in ((out, "--out"), (viz, "--viz")):
         if path is not None:
             check_writable(path, option, folder=option == "--viz" and not path.suffix)
+    if viz is not None and not viz.suffix:
+        check_run_folder(viz, "--viz")
     smoothing = OneEuroParams(smooth_min_cutoff, smooth_beta) if smooth else None
     if video is not None:
         if format != "coco":
@@ -486,6 +538,8 @@ def _parse_image_size(image_size: str | None) -> tuple[int, int] | None:
         width, height = (int(v) for v in image_size.lower().split("x"))
     except ValueError:
         raise ScjdError(f"--image-size {image_size!r}: expected WxH, e.g. 1920x1080") from None
+    for value in (width, height):
+        Range(1, 100_000, whole=True).check(value, "--image-size")
     return width, height
 
 

@@ -6,6 +6,11 @@ so an interrupted write never leaves a half-written file behind. A multi-file ou
 exchange (`staged_folder`), so the folder always holds either the old complete set or the
 new complete set. `check_writable` lets commands refuse an unwritable output before the
 expensive work; a full disk at write time is an `OutputError`, not a traceback.
+
+Every run folder a command writes carries a marker, `.scjd-edge-run.json` (the command
+and the sha256 of its recipe or settings, and whether it completed): a folder holding files
+without that marker was not written by scjd-edge and is refused (`claim_run_folder`); only
+files a command names as its own are ever removed from a marked folder (`remove_run_files`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ _STAGING_MARK = ".new-"
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+RUN_MARKER_NAME = ".scjd-edge-run.json"
+_RUN_MARKER_FORMAT = "scjd-edge-run"
 
 
 @contextlib.contextmanager
@@ -85,6 +92,115 @@ def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
         while chunk := f.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def json_sha256(obj: Any) -> str:
+    """sha256 of `obj` as canonical JSON (sorted keys, no spaces): a recipe's identity."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def integrity_sha256(payloads: list[bytes], metadata: dict[str, Any]) -> str:
+    """sha256 over binary `payloads` (e.g. a serialised graph, an engine's bytes) and the
+    `metadata` that says how to use them (canonical JSON).
+
+    Each payload is length-prefixed, so moving bytes between payloads changes the hash;
+    the caller leaves the key that stores this hash out of `metadata`.
+    """
+    digest = hashlib.sha256()
+    for payload in payloads:
+        digest.update(len(payload).to_bytes(8, "little"))
+        digest.update(payload)
+    digest.update(json_sha256(metadata).encode("ascii"))
+    return digest.hexdigest()
+
+
+def read_run_marker(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The folder's scjd-edge run marker, or None when it has none (or not a readable one)."""
+    try:
+        marker = json.loads((Path(folder) / RUN_MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(marker, dict) and marker.get("format") == _RUN_MARKER_FORMAT:
+        return marker
+    return None
+
+
+def first_unmarked_file(folder: str | os.PathLike) -> Path | None:
+    """A file (or empty folder) inside `folder` when `folder` holds things but no marker."""
+    target = Path(folder)
+    if not target.is_dir() or read_run_marker(target) is not None:
+        return None
+    entries = sorted(target.rglob("*"))
+    return next((path for path in entries if not path.is_dir()), entries[0] if entries else None)
+
+
+def check_run_folder(folder: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that holds files scjd-edge did not write
+    (anything in it without a run marker): OutputError naming the first such file."""
+    target = check_writable(folder, what, folder=True)
+    foreign = first_unmarked_file(target)
+    if foreign is not None:
+        raise OutputError(
+            f"{foreign}: {what} {target} holds files scjd-edge did not write (no "
+            f"{RUN_MARKER_NAME}); they are left alone: choose a new or empty folder"
+        )
+    return target
+
+
+def claim_run_folder(
+    folder: str | os.PathLike, command: str, recipe_sha256: str | None = None, what: str = "--out"
+) -> Path:
+    """Make `folder` a run folder of `command`, or refuse it (`check_run_folder`).
+
+    A missing or empty folder, or one already marked by scjd-edge, gets the marker
+    (command, recipe_sha256, complete=False); nothing in a refused folder is touched.
+    """
+    target = check_run_folder(folder, what)
+    write_run_marker(target, command, recipe_sha256, complete=False)
+    return target
+
+
+def write_run_marker(
+    folder: str | os.PathLike, command: str, recipe_sha256: str | None, complete: bool
+) -> Path:
+    marker = {
+        "format": _RUN_MARKER_FORMAT,
+        "command": command,
+        "recipe_sha256": recipe_sha256,
+        "complete": complete,
+    }
+    return write_json(Path(folder) / RUN_MARKER_NAME, marker)
+
+
+def mark_run_complete(folder: str | os.PathLike) -> None:
+    """Record in the folder's marker that its command finished."""
+    marker = read_run_marker(folder)
+    if marker is not None:
+        write_run_marker(folder, marker["command"], marker.get("recipe_sha256"), complete=True)
+
+
+def remove_run_files(folder: str | os.PathLike, names: tuple[str, ...]) -> list[str]:
+    """Delete the files `names` (a command's own outputs) from a marked run folder.
+
+    Anything else in the folder stays. A folder without a scjd-edge marker is refused
+    (OutputError naming its first file) and nothing is deleted. Returns the names removed.
+    """
+    target = Path(folder)
+    foreign = first_unmarked_file(target)
+    if foreign is not None:
+        raise OutputError(
+            f"{foreign}: {target} holds files scjd-edge did not write (no {RUN_MARKER_NAME}); "
+            "nothing was deleted: move them away or choose another --out"
+        )
+    removed = []
+    for name in names:
+        path = target / name
+        if path.is_file():
+            with _as_output_error(path):
+                path.unlink()
+            removed.append(name)
+    return removed
 
 
 def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> Path:

@@ -18,7 +18,6 @@ be moved or used from any working directory.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,13 +31,24 @@ from rich.markup import escape
 from scjd_edge.config import Recipe, load_recipe
 from scjd_edge.data.builtin import BUILTIN_CMU, BUILTIN_SYNTHETIC, CMU_SPLIT
 from scjd_edge.errors import ConfigError
-from scjd_edge.io import sha256_file, write_json, write_text
+from scjd_edge.io import (
+    claim_run_folder,
+    json_sha256,
+    mark_run_complete,
+    read_run_marker,
+    remove_run_files,
+    sha256_file,
+    write_json,
+    write_text,
+)
 from scjd_edge.train.engine import TrainingInterrupted
 
 SETTINGS_NAME = "quickstart.json"
 DONE_NAME = "done.json"
 REPORT_NAME = "report.md"
 POSE_PICTURE_NAME = "pose.png"
+# What a training stage writes: removed (and nothing else) when the stage must run afresh.
+TRAINING_OUTPUTS = ("best.pt", "last.pt", "log.jsonl")
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,7 @@ def run_quickstart(
     out_dir = Path(out_dir)
     settings = {"data": str(data), "tiny": tiny}
     recipes = _recipes(str(data), tiny)
-    _check_settings(out_dir, settings)
+    _claim_run_folder(out_dir, settings)
     _announce(str(data), console)
     stage = _StageRunner(out_dir, console)
     teacher = stage(
@@ -147,6 +157,7 @@ def run_quickstart(
     report = write_text(
         out_dir / REPORT_NAME, render_report(settings, stage.records, picture, out_dir)
     )
+    mark_run_complete(out_dir)
     console.print(f"[bold green]done[/]: {escape(str(report))}")
     return report
 
@@ -186,24 +197,27 @@ def _announce(data: str, console: Console) -> None:
         )
 
 
-def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
-    """A run folder belongs to one data set and size: mixing them would mix results."""
+def _claim_run_folder(out_dir: Path, settings: dict[str, Any]) -> None:
+    """A run folder is quickstart's (or new, or empty: nothing in a folder scjd-edge did
+    not write is touched) and belongs to one data set and size: mixing them would mix
+    results."""
     path = out_dir / SETTINGS_NAME
+    if read_run_marker(out_dir) is not None and path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"{path}: not a readable quickstart settings file ({error}); delete it to "
+                "start this run folder afresh, or choose another --out"
+            ) from None
+        if previous != settings:
+            raise ConfigError(
+                f"{out_dir} holds a quickstart run with {previous}, not {settings}: "
+                "choose another --out or delete that folder"
+            )
+    claim_run_folder(out_dir, "quickstart", json_sha256(settings))
     if not path.is_file():
         write_json(path, settings)
-        return
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"{path}: not a readable quickstart settings file ({error}); delete it to start "
-            "this run folder afresh, or choose another --out"
-        ) from None
-    if previous != settings:
-        raise ConfigError(
-            f"{out_dir} holds a quickstart run with {previous}, not {settings}: "
-            "choose another --out or delete that folder"
-        )
 
 
 def _recipes(data: str, tiny: bool) -> dict[str, Recipe]:
@@ -272,7 +286,7 @@ class _StageRunner:
         try:
             record = json.loads(done.read_text(encoding="utf-8"))
             if record["inputs"] != inputs:  # made from an earlier stage's older outputs
-                shutil.rmtree(folder)
+                remove_run_files(folder, (DONE_NAME, *TRAINING_OUTPUTS))
                 return None
             intact = all(
                 (self.out_dir / path).is_file() and sha256_file(self.out_dir / path) == digest
@@ -290,9 +304,9 @@ class _StageRunner:
         return record
 
     def _run(self, name: str, folder: Path, work) -> dict[str, Any]:
+        # An unfinished stage runs again in its folder: each command refuses a folder that
+        # holds files scjd-edge did not write, and replaces only its own outputs.
         resume = (folder / "last.pt").is_file()
-        if not resume and folder.exists():
-            shutil.rmtree(folder)  # leftovers of an unfinished stage that cannot resume
         self.console.rule(f"{name}{' (resuming)' if resume else ''}")
         started = time.perf_counter()
         try:
@@ -363,6 +377,7 @@ def _bench(
 ) -> dict[str, Any]:
     from scjd_edge.bench.runner import run_bench
 
+    claim_run_folder(folder, "quickstart bench")
     run_bench(
         models,
         data,
@@ -374,6 +389,7 @@ def _bench(
         out_dir=folder,
         console=console,
     )
+    mark_run_complete(folder)
     names = {"markdown": "bench.md", "plot": "bench.png", "json": "bench.json"}
     record: dict[str, Any] = {key: f"{folder.name}/{name}" for key, name in names.items()}
     record["files"] = [folder / name for name in names.values()]
@@ -393,6 +409,7 @@ def _test(
     from scjd_edge.train.checkpoint import load_checkpoint, recipe_of
     from scjd_edge.train.evaluate import InputCondition, evaluate_checkpoint
 
+    claim_run_folder(folder, "quickstart test")
     rows = {}
     for role, checkpoint in checkpoints.items():
         result = evaluate_checkpoint(checkpoint, data, split="test", device=device)
@@ -424,6 +441,7 @@ def _test(
             "lookahead_frames": deployment.lookahead_frames,
         }
     path = write_json(folder / "test.json", {"models": rows})
+    mark_run_complete(folder)
     return {"models": rows, "files": [path]}
 
 

@@ -332,11 +332,12 @@ def test_cli_reports_a_refused_int8_and_exits_non_zero(exported, tmp_path):
     assert int8["status"] == "failed" and "not written" in int8["reason"]
     assert "mean |INT8 - FP32|" in int8["reason"] and "(limit 0.0 mm)" in int8["reason"]
     assert not (out / "tiny.int8.onnx").exists() and not (out / "tiny.int8.cpu.onnx").exists()
-    # Negative thresholds: refused before any work, one line, exit 2.
+    # Negative or NaN thresholds: refused before any work, one line, exit 2.
     for flag in ("--max-mpjpe-drop", "--max-joint-deviation"):
-        result = CliRunner().invoke(app, [*arguments, flag, "-0.5"])
-        assert result.exit_code == 2
-        assert f"{flag} -0.5 mm: expected a threshold >= 0 mm" in result.output
+        for value, expected in (("-0.5", "-0.5: expected >= 0"), ("nan", "nan: expected a finite")):
+            result = CliRunner().invoke(app, [*arguments, flag, value])
+            assert result.exit_code == 2
+            assert result.output.startswith(f"error: {flag} {expected}"), result.output
 
 
 def test_the_cpu_int8_form_holds_its_measured_layers_in_dynamic_form(exported):

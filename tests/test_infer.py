@@ -241,7 +241,12 @@ def test_every_supported_file_format_reads_the_same_keypoints(tmp_path):
         (
             [{"image_id": i, "keypoints": [1.0, 2.0, 1.0] * 17} for i in (5, 397133)],
             {},
-            r"2 frame ids spread over 397129 frames.*one video",
+            r"no frame between ids 5 and 397133 \(397127 frames, more than 10 s",
+        ),
+        (
+            [{"image_id": i, "keypoints": [1.0, 2.0, 1.0] * 17} for i in (5, 205)],
+            {},
+            r"2 frame ids spread over 201 frames.*one video",
         ),
     ],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "scjd_edge"
 # Lowest first; units in one layer do not import each other's layer-mates upwards either.
 LAYERS = (
-    ("__init__", "errors", "io", "config", "metrics"),
+    ("__init__", "errors", "io", "config", "metrics", "limits"),
     ("data",),
     ("sampling", "contract"),
     ("models",),
@@ -21,7 +21,12 @@ LAYERS = (
 )
 LAYER_OF = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Within a layer these may be imported by their layer-mates (a shared utility of the layer).
-LAYER_MATES = {("io", "errors"), ("config", "errors"), ("contract", "sampling")}
+LAYER_MATES = {
+    ("io", "errors"),
+    ("config", "errors"),
+    ("limits", "errors"),
+    ("contract", "sampling"),
+}
 
 
 def _unit(module: str) -> str:

@@ -11,6 +11,7 @@ from conftest import int8_speed_step_skipped
 from typer.testing import CliRunner
 
 from scjd_edge.cli import app
+from scjd_edge.io import write_run_marker
 from scjd_edge.quickstart import _recipes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -115,7 +116,7 @@ def test_an_unfinished_training_stage_resumes_from_last_checkpoint(tiny_run, tmp
 
 def test_a_corrupt_settings_file_is_one_line(tiny_run, tmp_path):
     out = tmp_path / "run"
-    out.mkdir()
+    write_run_marker(out, "quickstart", None, complete=False)  # a run folder of ours
     (out / "quickstart.json").write_bytes(b"\x00\xff binary")
     result = quickstart(out)
     assert result.exit_code == 2

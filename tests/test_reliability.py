@@ -12,12 +12,14 @@ import hashlib
 import json
 import math
 import os
+import random
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -30,6 +32,7 @@ from scjd_edge.errors import ExportError, TrainingDiverged
 from scjd_edge.export.exporter import MANIFEST_NAME, export_checkpoint
 from scjd_edge.export.onnx_export import check_parity
 from scjd_edge.export.runtime import load_predictor, torch_predictor
+from scjd_edge.io import RUN_MARKER_NAME
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from scjd_edge.train.engine import fit
 from scjd_edge.train.tasks import TeacherTask, train_teacher
@@ -94,10 +97,10 @@ def test_diverged_training_stops_at_the_step_with_exit_2(tmp_path):
         "training diverged at step 1",
         "no checkpoint saved",
         root=tmp_path,
-        new_files={"r/nan/log.jsonl"},
+        new_files={"r/nan/log.jsonl", f"r/nan/{RUN_MARKER_NAME}"},
     )
     assert "loss is nan" in line or "loss is inf" in line
-    assert sorted(p.name for p in run.iterdir()) == ["log.jsonl"]  # no NaN checkpoint
+    assert sorted(p.name for p in run.iterdir()) == [RUN_MARKER_NAME, "log.jsonl"]  # no NaN .pt
     refuse(["export", run / "last.pt", "--out", tmp_path / "e"], "last.pt", root=tmp_path)
 
 
@@ -320,7 +323,7 @@ def test_disk_full_at_write_time_is_one_line(work, full_disk):
         "run",
         "space left",
         root=full_disk,
-        new_files={"run/log.jsonl"},
+        new_files={"run/log.jsonl", f"run/{RUN_MARKER_NAME}"},
     )
     assert "last.pt" in line or "best.pt" in line or "log.jsonl" in line
     print(line)
@@ -357,6 +360,7 @@ def export_set(folder: Path) -> dict[str, str] | None:
     except (OSError, ValueError):
         return None
     files = snapshot(folder)
+    files.pop(RUN_MARKER_NAME, None)  # what wrote the folder, not one of its artifacts
     listed = {row["file"]: row["sha256"] for row in manifest["artifacts"] if row["status"] == "ok"}
     if set(files) != {MANIFEST_NAME, *listed}:
         return None
@@ -483,3 +487,226 @@ def test_staged_folder_commits_whole_rolls_back_and_keeps_caches(
         (staging / "b").write_text("2")
     assert sorted(p.name for p in folder.iterdir()) == ["b", "cache"]
     assert [p.name for p in tmp_path.iterdir()] == ["folder"]
+
+
+# --- round 3: nothing deleted that is not ours, nothing accepted that was edited ----------
+
+
+def write_mmpose(path: Path, frame_ids: list[int]) -> Path:
+    """MMPose-layout JSON of a synthetic sequence (H36M-17 pixels): frame k holds the
+    sequence's frame k, written in the order of `frame_ids`."""
+    from scjd_edge.data.camera import image_coordinates
+    from scjd_edge.data.formats import load_dataset
+
+    sequence = load_dataset("builtin:synthetic").sequences[0]
+    pixels = image_coordinates(sequence.keypoints_2d, sequence.res_w, sequence.res_h)
+    frames = [
+        {
+            "frame_id": frame,
+            "instances": [{"keypoints": pixels[frame].tolist(), "keypoint_scores": [1.0] * 17}],
+        }
+        for frame in frame_ids
+    ]
+    content = {"meta_info": {}, "instance_info": frames}
+    path.write_text(json.dumps({**content, "width": sequence.res_w, "height": sequence.res_h}))
+    return path
+
+
+def folder_commands(work: Path, folder: Path, keypoints: Path) -> dict[str, list]:
+    """Every command that writes a folder, writing into `folder`."""
+    best, onnx_path = work / "run" / "best.pt", work / "export" / "best.onnx"
+    student = ["distill.window_frames=9", "distill.input_frames=3", "model.frames=3"]
+    bench = ["bench", onnx_path, "--data", "builtin:synthetic", "--batch", "1"]
+    return {
+        "train-teacher": ["train-teacher", "teacher_synth", "--out", folder, *TINY],
+        "distill": ["distill", "scjd_synth", "--teacher", best, "--out", folder, *student],
+        "export": ["export", best, "--out", folder],
+        "bench": [*bench, "--seconds", "0.05", "--rounds", "1", "--out", folder],
+        "infer": [
+            "infer",
+            onnx_path,
+            "--keypoints",
+            keypoints,
+            "--format",
+            "h36m",
+            "--viz",
+            folder,
+        ],
+        "quickstart": ["quickstart", "--tiny", "--out", folder],
+        "data synth": ["data", "synth", "--out", folder],
+    }
+
+
+@pytest.mark.parametrize(
+    "command", ["train-teacher", "distill", "export", "bench", "infer", "quickstart", "data synth"]
+)
+def test_a_folder_holding_a_users_file_is_refused_and_left_alone(work, tmp_path, command):
+    """Issue 29, case 1: `quickstart --out project` with `project/teacher/notes.md`."""
+    notes = tmp_path / "project" / "teacher" / "notes.md"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("my notes")
+    keypoints = write_mmpose(tmp_path / "k.json", list(range(12)))
+    args = folder_commands(work, tmp_path / "project", keypoints)[command]
+    line = refuse(args, str(notes), "did not write", root=tmp_path)
+    assert notes.read_text() == "my notes" and "left alone" in line
+    assert not (tmp_path / "project" / "quickstart.json").exists()
+
+
+def test_a_users_file_in_our_own_folder_survives_a_rerun(work, tmp_path):
+    keypoints = write_mmpose(tmp_path / "k.json", list(range(12)))
+    folder = tmp_path / "bench"
+    args = [str(arg) for arg in folder_commands(work, folder, keypoints)["bench"]]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    (folder / "notes.md").write_text("my notes")
+    first = (folder / "bench.json").read_bytes()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (folder / "notes.md").read_text() == "my notes"
+    assert (folder / "bench.json").read_bytes() != first  # its own output, rewritten
+    assert json.loads((folder / RUN_MARKER_NAME).read_text())["complete"] is True
+
+
+def test_a_stale_quickstart_stage_loses_only_its_own_files(tmp_path):
+    from rich.console import Console
+
+    from scjd_edge.quickstart import _StageRunner
+
+    stage = tmp_path / "teacher"
+    claim = scjd_io.claim_run_folder(stage, "train-teacher", "abc")
+    for name in ("best.pt", "last.pt", "log.jsonl", "notes.md"):
+        (claim / name).write_text(name)
+    (stage / "done.json").write_text(json.dumps({"inputs": {"x": "old"}, "outputs": {}}))
+    runner = _StageRunner(tmp_path, Console(quiet=True))
+    assert runner._finished(stage, {"x": "new"}) is None
+    assert sorted(p.name for p in stage.iterdir()) == [RUN_MARKER_NAME, "notes.md"]
+    (stage / RUN_MARKER_NAME).unlink()  # a folder scjd-edge did not mark: nothing goes
+    (stage / "best.pt").write_text("a user's")
+    with pytest.raises(scjd_io.OutputError, match="best.pt.*nothing was deleted"):
+        scjd_io.remove_run_files(stage, ("best.pt",))
+    assert (stage / "best.pt").read_text() == "a user's"
+
+
+def lifted(tmp_path: Path, model: Path, keypoints: Path, name: str):
+    out = tmp_path / f"{name}.npz"
+    args = ["infer", model, "--keypoints", keypoints, "--format", "h36m", "--out", out]
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, result.output
+    with np.load(out) as poses:
+        return poses["frame_ids"].tolist(), poses["pose_3d"]
+
+
+def test_mmpose_frames_out_of_file_order_are_lifted_in_id_order(work, tmp_path):
+    """Issue 29, case 2: an MMPose file whose frame_ids read 16, 1, 6, 2, 27, ..."""
+    shuffled = list(range(30))
+    random.Random(29).shuffle(shuffled)
+    model = work / "export" / "best.onnx"
+    ids, poses = lifted(tmp_path, model, write_mmpose(tmp_path / "s.json", shuffled), "s")
+    expected_ids, expected = lifted(
+        tmp_path, model, write_mmpose(tmp_path / "o.json", sorted(shuffled)), "o"
+    )
+    assert ids == expected_ids == list(range(30))
+    np.testing.assert_array_equal(poses, expected)
+
+
+def test_one_stray_huge_coco_id_is_one_line_not_all_memory(work, tmp_path):
+    """Issue 29, case 3: 30 COCO detections, one with image_id 2e9."""
+    pose = [100.0, 200.0, 1.0] * 17
+    entries = [{"image_id": f, "keypoints": pose} for f in range(29)]
+    entries.append({"image_id": 2e9, "keypoints": pose})
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(entries))
+    started = time.perf_counter()
+    model = work / "export" / "best.onnx"
+    args = ["infer", model, "--keypoints", path, "--image-size", "640x480"]
+    refuse(args, "coco.json", "between ids 28 and 2000000000", root=tmp_path)
+    assert time.perf_counter() - started < 30
+
+
+def edited_onnx(source: Path, out: Path, strip: bool = False) -> Path:
+    """A copy of `source` whose deployment contract says another window (the rest kept)."""
+    proto = onnx.load(source)
+    props = {prop.key: prop for prop in proto.metadata_props}
+    contract = json.loads(props["scjd_edge.deployment"].value)
+    contract["window_frames"] = contract["input_frames"] = 53
+    contract["frame_offsets"] = list(range(-26, 27)) if contract["frame_offsets"] else None
+    props["scjd_edge.deployment"].value = json.dumps(contract)
+    props["scjd_edge.window_frames"].value = "53"
+    if strip:
+        proto.metadata_props.remove(props["scjd_edge.integrity_sha256"])
+    onnx.save(proto, out)
+    return out
+
+
+@pytest.mark.parametrize("strip", [False, True], ids=["edited", "edited-and-hash-removed"])
+def test_an_onnx_whose_contract_was_edited_is_refused_by_every_loader(work, tmp_path, strip):
+    """Issue 29, case 4: scjd_edge.deployment edited to another window."""
+    edited = edited_onnx(work / "export" / "best.onnx", tmp_path / "edited.onnx", strip)
+    named = "no scjd_edge.integrity_sha256" if strip else "was edited after export"
+    with pytest.raises(ExportError, match=named):
+        load_predictor(edited)
+    keypoints = write_mmpose(tmp_path / "k.json", list(range(12)))
+    refuse(["infer", edited, "--keypoints", keypoints, "--format", "h36m"], named, root=tmp_path)
+    bench = ["bench", edited, "--data", "builtin:synthetic", "--batch", "1"]
+    refuse([*bench, "--out", tmp_path / "b"], "edited.onnx", named, root=tmp_path)
+    from scjd_edge.export.quantize import convert_fp16
+
+    with pytest.raises(ExportError, match=named):  # FP16 / INT8 / engines start here too
+        convert_fp16(edited, tmp_path / "edited.fp16.onnx")
+    assert not (tmp_path / "edited.fp16.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--gate-mm", "nan", "--gate-mm nan: expected a finite number"),
+        ("--gate-mm", "-1", "--gate-mm -1: expected >= 0"),
+        ("--seconds", "inf", "--seconds inf: expected a finite number"),
+        ("--batch", "2**40", "--batch '2**40': expected whole numbers"),
+        ("--batch", str(2**40), "--batch 1099511627776 (windows of 9 frames): needs about"),
+        ("--batch", "0", "--batch 0: expected a whole number >= 1"),
+        ("--eval-windows", "0", "--eval-windows 0"),
+    ],
+)
+def test_bench_numbers_are_finite_and_in_range_before_any_work(
+    work, tmp_path, option, value, named
+):
+    """Issue 29, case 5 (bench)."""
+    bench = ["bench", work / "export" / "best.onnx", "--data", "builtin:synthetic"]
+    refuse([*bench, "--out", tmp_path / "b", option, value], named, root=tmp_path)
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--min-score", "nan", "--min-score nan: expected a finite number >= 0 and <= 1"),
+        ("--min-score", "1.5", "--min-score 1.5"),
+        ("--batch-size", str(2**40), "--batch-size 1099511627776 (windows of 9 frames)"),
+        ("--smooth-beta", "-inf", "--smooth-beta -inf"),
+        ("--image-size", "0x480", "--image-size 0"),
+    ],
+)
+def test_infer_numbers_are_finite_and_in_range_before_any_work(
+    work, tmp_path, option, value, named
+):
+    """Issue 29, case 5 (infer)."""
+    keypoints = write_mmpose(tmp_path / "k.json", list(range(12)))
+    model = work / "export" / "best.onnx"
+    args = [
+        "infer",
+        model,
+        "--keypoints",
+        keypoints,
+        "--format",
+        "h36m",
+        "--out",
+        tmp_path / "p.npz",
+    ]
+    refuse([*args, option, value], named, root=tmp_path)
+
+
+def test_a_model_too_large_for_this_machine_is_one_line_before_it_is_built(tmp_path):
+    out = tmp_path / "run"
+    args = ["train-teacher", "teacher_synth", "--out", out, "model.dim=1048576", "model.depth=1"]
+    refuse(args, "teacher_synth", "parameters", "model.dim or model.depth smaller", root=tmp_path)
+    assert not out.exists()

@@ -62,6 +62,7 @@ from scjd_edge.export.runtime import (
     model_format,
 )
 from scjd_edge.io import sha256_file
+from scjd_edge.limits import check_window_batch
 from scjd_edge.metrics import mpjpe, p_mpjpe
 
 CUDA_GRAPH_VARIANT = "engine+graph"
@@ -194,6 +195,9 @@ def run_bench(
         torch.set_num_threads(threads)
     sources = [describe_model_file(Path(path), engine_onnx) for path in models]
     _name_sources(sources)
+    windows = [source.deployment.window_frames for source in sources if source.deployment]
+    if windows:  # before any window is gathered for timing
+        check_window_batch(max(batches), max(windows), "--batch")
     dataset = load_dataset(data)
     subjects = test_subjects or _test_subjects(dataset, sources)
     evaluation = EvaluationSet(dataset, subjects, eval_windows)

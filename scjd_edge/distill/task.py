@@ -27,13 +27,14 @@ from scjd_edge.data.windows import PoseWindows
 from scjd_edge.distill import losses
 from scjd_edge.distill.teacher_cache import TeacherTargetCache, windows_digest
 from scjd_edge.errors import CheckpointError, ConfigError
-from scjd_edge.io import sha256_file
+from scjd_edge.io import mark_run_complete, sha256_file
 from scjd_edge.models.layers import ModelFeatures
 from scjd_edge.models.registry import create_model
 from scjd_edge.sampling import check_sampling, gather_frames
 from scjd_edge.train.checkpoint import build_model_from_checkpoint, load_checkpoint
 from scjd_edge.train.engine import fit, load_training_data, seed_everything
 from scjd_edge.train.evaluate import predict_centre
+from scjd_edge.train.tasks import check_model_fits, claim_training_folder
 
 
 class _Trainable(nn.Module):
@@ -473,10 +474,13 @@ def distill(
     Returns the engine's summary (best/last checkpoint, validation MPJPE in mm, steps,
     wall time) plus the teacher's path and window.
     """
+    check_model_fits(recipe)
     task = DistillTask(recipe, teacher_path)
     if resume:
         _check_same_teacher(Path(out_dir) / "last.pt", task.teacher_info)
+    claim_training_folder(out_dir, "distill", task.recipe, resume)
     summary = fit(task.recipe, out_dir, task, resume=resume, device=device)
+    mark_run_complete(out_dir)
     summary["teacher"] = {key: task.teacher_info[key] for key in ("path", "window_frames")}
     summary["deployment"] = task.deployment.to_dict()
     return summary

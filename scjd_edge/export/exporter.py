@@ -49,7 +49,14 @@ from scjd_edge.export.options import ExportOptions
 from scjd_edge.export.runtime import load_predictor, predict_windows, torch_predictor
 from scjd_edge.export.sensitivity import Int8Evaluator, Target
 from scjd_edge.export.tensorrt_calibrator import calibration_cache_path
-from scjd_edge.io import check_writable, sha256_file, staged_folder, write_json
+from scjd_edge.io import (
+    RUN_MARKER_NAME,
+    check_writable,
+    sha256_file,
+    staged_folder,
+    write_json,
+    write_run_marker,
+)
 
 EVAL_WINDOWS = 512  # validation windows for the parity gate and every artifact's MPJPE
 MANIFEST_NAME = "manifest.json"
@@ -143,6 +150,8 @@ def _write_manifest(manifest: dict, staging: Path, out_dir: Path) -> None:
         if row.get("reason"):
             row["reason"] = row["reason"].replace(str(staging), str(out_dir))
     write_json(staging / MANIFEST_NAME, manifest)
+    made_from = manifest.get("checkpoint_sha256") or manifest.get("onnx_sha256")
+    write_run_marker(staging, "export", made_from, complete=True)
 
 
 @dataclass
@@ -166,18 +175,20 @@ def _check_out_dir(out_dir: Path) -> None:
     check_writable(out_dir, "--out", folder=True)
     if not out_dir.is_dir():
         return
-    listed = {MANIFEST_NAME, TIMING_CACHE_NAME}
+    listed = {MANIFEST_NAME, TIMING_CACHE_NAME, RUN_MARKER_NAME}
     try:
         rows = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))["artifacts"]
         keys = ("file", "sidecar", "layers", "calibration_cache")
         listed |= {row.get(key) for row in rows for key in keys}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no readable manifest: every file in the folder is foreign
-    foreign = sorted(path.name for path in out_dir.iterdir() if path.name not in listed)
+    foreign = sorted(path for path in out_dir.iterdir() if path.name not in listed)
     if foreign:
+        inside = sorted(path for path in foreign[0].rglob("*") if not path.is_dir())
         raise ExportError(
-            f"--out {out_dir}: holds {foreign[0]!r}, which no earlier export's manifest.json "
-            "lists; an export replaces the whole folder, so choose a new or empty folder"
+            f"{inside[0] if inside else foreign[0]}: --out {out_dir} holds files scjd-edge did "
+            "not write (no earlier export's manifest.json lists them); they are left alone, "
+            "but an export replaces the whole folder: choose a new or empty folder"
         )
 
 

@@ -22,13 +22,14 @@ import torch
 from scjd_edge import __version__
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ConfigError, ExportError
-from scjd_edge.io import atomic_path
+from scjd_edge.io import atomic_path, integrity_sha256
 
 INPUT_NAMES = ("keypoints_2d", "frame_offsets")
 OUTPUT_NAME = "pose_3d"
 METADATA_PREFIX = "scjd_edge."
 DEPLOYMENT_KEY = "scjd_edge.deployment"
 GRAPH_SHA256_KEY = "graph_sha256"  # ties the metadata to the graph it was written for
+INTEGRITY_SHA256_KEY = "integrity_sha256"  # graph, weights, opsets and scjd_edge.* metadata
 MIN_OPSET = 17
 FLAT_DEPLOYMENT_KEYS = (
     "window_frames", "input_frames", "sampling", "frame_offsets", "output", "lookahead_frames",
@@ -60,7 +61,7 @@ def export_onnx(
         simplified, note = _simplify(proto) if simplify else (None, "not asked")
         proto = simplified or proto
         set_metadata(proto, metadata)
-        stamp_graph_sha256(proto)
+        stamp_integrity(proto)
         proto.producer_name, proto.producer_version = "scjd-edge", __version__
         _check(proto, out_path)
         onnx.save(proto, tmp)
@@ -170,9 +171,28 @@ def graph_sha256(proto: onnx.ModelProto) -> str:
     return hashlib.sha256(proto.graph.SerializeToString(deterministic=True)).hexdigest()
 
 
-def stamp_graph_sha256(proto: onnx.ModelProto) -> None:
-    """Record the graph's sha256 in the metadata; call after the graph's last change."""
+def onnx_integrity_sha256(proto: onnx.ModelProto) -> str:
+    """sha256 of everything that decides what the file computes and how it is fed: the
+    graph (nodes and weights), the opsets and every `scjd_edge.*` metadata entry (contract,
+    precision, source, ...) except this hash itself (`scjd_edge.io.integrity_sha256`)."""
+    own_key = METADATA_PREFIX + INTEGRITY_SHA256_KEY
+    metadata = sorted(
+        [prop.key, prop.value]
+        for prop in proto.metadata_props
+        if prop.key.startswith(METADATA_PREFIX) and prop.key != own_key
+    )
+    opsets = sorted([opset.domain, opset.version] for opset in proto.opset_import)
+    return integrity_sha256(
+        [proto.graph.SerializeToString(deterministic=True)],
+        {"metadata": metadata, "opsets": opsets},
+    )
+
+
+def stamp_integrity(proto: onnx.ModelProto) -> None:
+    """Record the graph's sha256, then the integrity sha256 over graph and metadata; call
+    after the last change to either."""
     set_metadata(proto, {METADATA_PREFIX + GRAPH_SHA256_KEY: graph_sha256(proto)})
+    set_metadata(proto, {METADATA_PREFIX + INTEGRITY_SHA256_KEY: onnx_integrity_sha256(proto)})
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
@@ -203,15 +223,33 @@ def read_metadata(source: str | Path | onnx.ModelProto) -> dict[str, str]:
             f"model without scjd-edge metadata (no {DEPLOYMENT_KEY!r} in metadata_props); "
             "export models with `scjd-edge export`"
         )
-    recorded = metadata.get(GRAPH_SHA256_KEY)
-    if recorded is not None and recorded != graph_sha256(proto):
+    _check_integrity(proto, metadata, source)
+    return metadata
+
+
+def _check_integrity(proto: onnx.ModelProto, metadata: dict[str, str], source: Any) -> None:
+    """ExportError unless the metadata was written for this graph and nothing was edited."""
+    name = source if not isinstance(source, onnx.ModelProto) else "ONNX model"
+    graph = graph_sha256(proto)
+    if metadata.get(GRAPH_SHA256_KEY, graph) != graph:
         raise ExportError(
-            f"{source if not isinstance(source, onnx.ModelProto) else 'ONNX model'}: its "
-            "scjd-edge metadata was written for another graph (metadata "
+            f"{name}: its scjd-edge metadata was written for another graph (metadata "
             f"{METADATA_PREFIX}{GRAPH_SHA256_KEY} does not match the graph's sha256); "
             "re-export the model with `scjd-edge export`"
         )
-    return metadata
+    recorded = metadata.get(INTEGRITY_SHA256_KEY)
+    if recorded is None:
+        raise ExportError(
+            f"{name}: no {METADATA_PREFIX}{INTEGRITY_SHA256_KEY} in its metadata (exported "
+            "before scjd-edge checked its metadata, or stripped): its contract cannot be "
+            "trusted; re-export the model with `scjd-edge export`"
+        )
+    if recorded != onnx_integrity_sha256(proto):
+        raise ExportError(
+            f"{name}: its scjd_edge.* metadata (deployment contract, precision, source) or "
+            f"graph was edited after export ({METADATA_PREFIX}{INTEGRITY_SHA256_KEY} does not "
+            "match); re-export the model with `scjd-edge export`"
+        )
 
 
 def read_deployment(onnx_path: str | Path) -> Deployment:

@@ -60,7 +60,7 @@ from scjd_edge.export.onnx_export import (
     read_deployment,
     read_metadata,
     set_metadata,
-    stamp_graph_sha256,
+    stamp_integrity,
 )
 from scjd_edge.export.qdq_placement import (
     WEIGHT_OP_TYPES,
@@ -562,7 +562,7 @@ def _set_scjd_metadata(proto: onnx.ModelProto, metadata: dict[str, str], **updat
     """The source model's scjd_edge.* metadata (converters may drop it) with `updates`."""
     merged = {**metadata, **updates}
     set_metadata(proto, {METADATA_PREFIX + key: value for key, value in merged.items()})
-    stamp_graph_sha256(proto)
+    stamp_integrity(proto)
 
 
 def _check(proto: onnx.ModelProto, path: str | Path) -> None:

@@ -27,6 +27,7 @@ from scjd_edge.infer.lifting import StreamingLifter, lift_sequence, stream_seque
 from scjd_edge.infer.outputs import check_finite_poses, check_out_path, write_poses
 from scjd_edge.infer.rescale import rescale_to_training_size
 from scjd_edge.infer.smoothing import OneEuroParams, smooth_sequence
+from scjd_edge.limits import check_window_batch
 
 __all__ = [
     "StreamingLifter",
@@ -75,6 +76,7 @@ def run_infer(
 
     engine_source = {} if engine_onnx is None else {"engine_onnx": engine_onnx}
     predictor = load_predictor(model, backend=backend, **engine_source)
+    check_window_batch(batch_size, predictor.deployment.window_frames, "--batch-size")
     width, height = track.image_size
     keypoints_2d = normalize_screen_coordinates(track.keypoints_2d, width, height)
     keypoints_2d = keypoints_2d.astype(np.float32)

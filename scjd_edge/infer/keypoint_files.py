@@ -6,8 +6,6 @@ order, "coco" for COCO-17 or "h36m" for H36M-17):
 - COCO results JSON: a list of `{"image_id" | "frame" | "frame_id": id, "keypoints":
   [x, y, s] * 17, "score"?, "track_id"?}`, or a COCO annotation file `{"images": [...],
   "annotations": [...]}` (frames are then the images in id order, sizes from "images").
-  Integer ids make a contiguous frame range min..max: a frame without a detection is a
-  missing frame (interpolated), as detectors omit frames where they find nobody.
 - Ultralytics-style JSON: a list of frames, each a list of people; a person is a dict with
   "keypoints" as nested `(17, 2|3)` lists or as `{"x": [...], "y": [...], "visible": [...]}`
   (what `Results.tojson()` writes), with "confidence" / "score" and "track_id" optional; or
@@ -21,11 +19,19 @@ order, "coco" for COCO-17 or "h36m" for H36M-17):
 - npz: `keypoints_2d` / `keypoints` / `positions_2d` (or the only array) of shape
   `(F, 17, 2|3)` or `(F, P, 17, 2|3)` (P people, NaN where absent), optional confidences
   `scores` / `keypoint_scores` / `confidence` `(F, 17)` or `(F, P, 17)`, optional
-  `image_size` `[W, H]` or `width`/`height`, optional `fps`.
+  `image_size` `[W, H]` or `width`/`height`, optional `fps`, optional `frame_ids` `(F,)`.
 
-Coordinates are pixels of the image the detector ran on. Frame ids that are numbers (or
-numbers written as text, "1", "10", "2") are ordered as numbers; other text ids in natural
-order ("img2" before "img10").
+Coordinates are pixels of the image the detector ran on (beyond +-`MAX_PIXELS`: an error).
+
+The contract every reader keeps (`order_frames`): frames come out ordered by their id,
+whatever the order in the file. Ids that are whole numbers (also written as text, "1",
+"10", "2") are ordered as numbers and completed to the range min..max (a frame without a
+detection is a missing frame, interpolated later, as detectors omit frames where they find
+nobody; a COCO file's listed "images" are its frames, nothing is added); other text ids in
+natural order ("img2" before "img10"). A frame list naming one id twice, an id beyond
++-2**53, a gap between consecutive ids longer than `MAX_GAP_SECONDS` of frames (at the
+file's fps, else `GAP_FPS_WHEN_UNKNOWN`), or a range more than half empty is a DataError
+naming the ids: never a range to fill.
 """
 
 from __future__ import annotations
@@ -40,11 +46,18 @@ import numpy as np
 
 from scjd_edge.data.skeleton import NUM_JOINTS
 from scjd_edge.errors import DataError
+from scjd_edge.limits import check_memory
 
 _FRAME_ID_KEYS = ("image_id", "frame", "frame_id")
 _NPZ_KEYPOINT_KEYS = ("keypoints_2d", "keypoints", "positions_2d")
 _NPZ_SCORE_KEYS = ("scores", "keypoint_scores", "confidence")
 _KNOWN_LAYOUTS = {18: "OpenPose COCO-18", 25: "OpenPose BODY_25", 133: "COCO-WholeBody"}
+MAX_GAP_SECONDS = 10.0  # longer without a detection: two recordings, or a stray id
+GAP_FPS_WHEN_UNKNOWN = 60.0  # a file without "fps": the highest common video rate
+PARSED_BYTES_PER_FILE_BYTE = 40  # JSON numbers become Python floats in lists: ~40x
+MAX_PIXELS = 1e6  # larger than any image; far beyond it, pixel arithmetic overflows
+MAX_FRAME_ID = 2**53  # ids are exact in every JSON reader up to here
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
 
 @dataclass
@@ -71,6 +84,12 @@ def read_detections(path: Path) -> Detections:
     """Parse a detector file (JSON or npz, see the module docstring) into per-frame people."""
     if not path.is_file():
         raise DataError(f"{path}: keypoint file not found")
+    size = path.stat().st_size
+    check_memory(
+        size * PARSED_BYTES_PER_FILE_BYTE,
+        f"{path} ({size / 2**20:.1f} MiB)",
+        "split the keypoint file into shorter clips",
+    )
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
     try:
@@ -99,24 +118,25 @@ def _read_json(path: Path, content: Any) -> Detections:
             )
     if not isinstance(content, list) or not content:
         raise DataError(f"{path}: expected a non-empty list of detections or frames")
+    fps = _frame_rate(header.get("fps"), f"{path}: 'fps'")
     first = content[0]
     if isinstance(first, dict) and "keypoints" in first:
-        detections = _read_coco_results(path, content)
+        frame_ids, people = _coco_results_by_frame(path, content)
     elif isinstance(first, dict) and "instances" in first:
-        detections = _read_frames(path, content, frame_key="instances")
+        frame_ids, people = _read_frames(path, content, frame_key="instances")
     elif isinstance(first, list):
-        detections = _read_frames(path, content, frame_key=None)
+        frame_ids, people = _read_frames(path, content, frame_key=None)
     else:
         raise DataError(
             f"{path}: entry 0 is not a detection (a dict with 'keypoints'), an MMPose frame "
             f"(a dict with 'instances') or an Ultralytics frame (a list of people)"
         )
-    detections.image_size = _size_from_header(path, header)
-    detections.fps = _optional_float(header.get("fps"), f"{path}: 'fps'")
-    return detections
+    frame_ids, people = order_frames(path, frame_ids, people, fps)
+    return Detections(path, frame_ids, people, _size_from_header(path, header), fps)
 
 
-def _read_coco_results(path: Path, entries: list) -> Detections:
+def _coco_results_by_frame(path: Path, entries: list) -> tuple[list[Any], list[list[Person]]]:
+    """Frame ids in first-seen order and the people of each (detections of one id merged)."""
     by_frame: dict[Any, list[Person]] = {}
     for index, entry in enumerate(entries):
         where = f"{path}: detection {index}"
@@ -129,44 +149,37 @@ def _read_coco_results(path: Path, entries: list) -> Detections:
             raise DataError(f"{where}: no frame id; expected one of {', '.join(_FRAME_ID_KEYS)}")
         frame_id = frame_id_of(entry[key], f"{where}: {key!r}")
         by_frame.setdefault(frame_id, []).append(_person_from_dict(entry, where))
-    if not by_frame:
-        return Detections(path, [], [])
-    frame_ids = _frame_range(list(by_frame))
-    if len(frame_ids) > 2 * len(by_frame):
-        raise DataError(
-            f"{path}: detections on {len(by_frame)} frame ids spread over {len(frame_ids)} "
-            f"frames ({frame_ids[0]}..{frame_ids[-1]}); expected the frames of one video "
-            f"(consecutive ids, at most half of them without a detection)"
-        )
-    return Detections(path, frame_ids, [by_frame.get(frame_id, []) for frame_id in frame_ids])
+    return list(by_frame), list(by_frame.values())
 
 
 def _read_coco_annotations(path: Path, content: dict) -> Detections:
+    """Frames = the 'images' (in id order; no other ids filled in), else the annotations'
+    image ids completed to their range."""
     images = content.get("images") or []
     annotations = content["annotations"]
     if not isinstance(annotations, list):
         raise DataError(f"{path}: 'annotations' must be a list of detections")
-    detections = _read_coco_results(path, annotations)
+    fps = _frame_rate(content.get("fps"), f"{path}: 'fps'")
+    frame_ids, people = _coco_results_by_frame(path, annotations)
+    image_size = None
     if images:
-        frame_ids = sorted(_image_ids(path, images), key=_frame_sort_key)
-        by_frame = dict(zip(detections.frame_ids, detections.people, strict=True))
-        unknown = {f for f, people in by_frame.items() if people} - set(frame_ids)
+        by_frame = dict(zip(frame_ids, people, strict=True))
+        frame_ids = _image_ids(path, images)
+        unknown = set(by_frame) - set(frame_ids)
         if unknown:
             raise DataError(
-                f"{path}: annotations of image ids {sorted(unknown)[:5]} not in 'images'"
+                f"{path}: annotations of image ids {sorted(unknown, key=_frame_sort_key)[:5]} "
+                "not in 'images'"
             )
-        detections.frame_ids = frame_ids
-        detections.people = [by_frame.get(frame_id, []) for frame_id in frame_ids]
+        people = [by_frame.get(frame_id, []) for frame_id in frame_ids]
         sizes = {_image_size(path, index, image) for index, image in enumerate(images)} - {None}
         if len(sizes) > 1:
             raise DataError(f"{path}: 'images' have different sizes {sorted(sizes)}; expected one")
-        detections.image_size = sizes.pop() if sizes else None
-    if detections.image_size is None:
-        detections.image_size = _size_from_header(path, content)
-    if not detections.frame_ids:
+        image_size = sizes.pop() if sizes else None
+    if not frame_ids:
         raise DataError(f"{path}: 'annotations' is empty: no person detected in any frame")
-    detections.fps = _optional_float(content.get("fps"), f"{path}: 'fps'")
-    return detections
+    frame_ids, people = order_frames(path, frame_ids, people, fps, fill_gaps=not images)
+    return Detections(path, frame_ids, people, image_size or _size_from_header(path, content), fps)
 
 
 def _image_ids(path: Path, images: Any) -> list[Any]:
@@ -192,7 +205,9 @@ def _image_size(path: Path, index: int, image: dict) -> tuple[int, int] | None:
     return int(image["width"]), int(image["height"])
 
 
-def _read_frames(path: Path, frames: list, frame_key: str | None) -> Detections:
+def _read_frames(
+    path: Path, frames: list, frame_key: str | None
+) -> tuple[list[Any], list[list[Person]]]:
     frame_ids, people = [], []
     for index, frame in enumerate(frames):
         where = f"{path}: frame {index}"
@@ -215,7 +230,7 @@ def _read_frames(path: Path, frames: list, frame_key: str | None) -> Detections:
             ):
                 frame = [frame]  # one person's (17, 2|3) keypoints, not a list of people
         people.append([_person(entry, f"{where}, person {p}") for p, entry in enumerate(frame)])
-    return Detections(path, frame_ids, people)
+    return frame_ids, people
 
 
 def _person(entry: Any, where: str) -> Person:
@@ -264,9 +279,20 @@ def _joint_array(raw: Any, where: str) -> np.ndarray:
     if array.ndim != 2 or array.shape[1] not in (2, 3):
         raise DataError(f"{where}: keypoints of shape {array.shape}, expected (17, 2) or (17, 3)")
     _check_joint_count(array.shape[0], where)
+    _check_pixel_range(array, where)
     if array.shape[1] == 2:
         array = np.concatenate([array, np.ones((array.shape[0], 1))], axis=1)
     return array
+
+
+def _check_pixel_range(keypoints: np.ndarray, where: str) -> None:
+    """DataError for a finite coordinate no image has (NaN stays: a missing keypoint)."""
+    coordinates = keypoints[..., :2]
+    if (np.abs(coordinates[np.isfinite(coordinates)]) > MAX_PIXELS).any():
+        raise DataError(
+            f"{where}: a keypoint coordinate beyond +-{MAX_PIXELS:g} px; expected pixels of "
+            "the image the detector ran on"
+        )
 
 
 def _check_joint_count(num_joints: int, where: str) -> None:
@@ -301,18 +327,49 @@ def _read_npz(path: Path) -> Detections:
             f"{path}: '{key}' has shape {keypoints.shape}; expected (F, 17, 2|3) or (F, P, 17, 2|3)"
         )
     _check_joint_count(keypoints.shape[2], f"{path}: '{key}'")
+    _check_pixel_range(keypoints, f"{path}: '{key}'")
     keypoints = _attach_scores(path, arrays, keypoints)
     people = [
         [Person(person) for person in frame if np.isfinite(person[:, :2]).any()]
         for frame in keypoints
     ]
-    size = None
-    if "image_size" in arrays:
-        size = tuple(int(v) for v in np.asarray(arrays["image_size"]).reshape(-1)[:2])
-    elif "width" in arrays and "height" in arrays:
-        size = (int(arrays["width"]), int(arrays["height"]))
-    fps = _optional_float(arrays.get("fps"), f"{path}: 'fps'")
-    return Detections(path, list(range(len(people))), people, size, fps)
+    fps = _frame_rate(arrays.get("fps"), f"{path}: 'fps'")
+    frame_ids = _npz_frame_ids(path, arrays, len(people))
+    frame_ids, people = order_frames(path, frame_ids, people, fps)
+    return Detections(path, frame_ids, people, _npz_image_size(path, arrays), fps)
+
+
+def _npz_frame_ids(path: Path, arrays: dict, num_frames: int) -> list[Any]:
+    """The optional `frame_ids` (F,) of an npz, else 0..F-1."""
+    if "frame_ids" not in arrays:
+        return list(range(num_frames))
+    values = np.asarray(arrays["frame_ids"])
+    if values.shape != (num_frames,):
+        raise DataError(
+            f"{path}: 'frame_ids' has shape {values.shape}; expected ({num_frames},), one per frame"
+        )
+    return [
+        frame_id_of(value, f"{path}: 'frame_ids'[{i}]") for i, value in enumerate(values.tolist())
+    ]
+
+
+def _npz_image_size(path: Path, arrays: dict) -> tuple[int, int] | None:
+    """(width, height) from `image_size` [W, H] or `width` / `height`, None without them."""
+    try:
+        if "image_size" in arrays:
+            width, height = np.asarray(arrays["image_size"], dtype=np.float64).reshape(-1)[:2]
+        elif "width" in arrays and "height" in arrays:
+            width, height = (
+                float(np.asarray(arrays[key], dtype=np.float64).reshape(-1)[0])
+                for key in ("width", "height")
+            )
+        else:
+            return None
+    except (TypeError, ValueError, IndexError):
+        raise DataError(f"{path}: 'image_size' / 'width', 'height' must be two numbers") from None
+    if not (np.isfinite(width) and np.isfinite(height)):
+        raise DataError(f"{path}: image size {width} x {height} is not finite")
+    return int(width), int(height)
 
 
 def _attach_scores(path: Path, arrays: dict, keypoints: np.ndarray) -> np.ndarray:
@@ -340,25 +397,83 @@ def frame_id_of(value: Any, where: str) -> int | str:
     if isinstance(value, float):
         if not value.is_integer():
             raise DataError(f"{where}: frame id {value!r} must be a whole number")
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+        value = int(value)
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        digits = value.strip()
+        if len(digits.lstrip("-")) > len(str(MAX_FRAME_ID)):
+            raise DataError(f"{where}: frame id {digits[:20]!r}... is beyond +-2**53")
+        value = int(digits)
+    if isinstance(value, int) and abs(value) > MAX_FRAME_ID:
+        raise DataError(f"{where}: frame id {value:.6g} is beyond +-2**53")
     return value
 
 
+def order_frames(
+    path: Path,
+    frame_ids: list[Any],
+    people: list[list[Person]],
+    fps: float | None,
+    fill_gaps: bool = True,
+) -> tuple[list[Any], list[list[Person]]]:
+    """The reader contract: (frame ids, people per frame) ordered by id, gaps bounded.
+
+    frame_ids: one per entry of `people`, in file order (ints and/or texts). Whole-number
+    ids are completed to min..max when `fill_gaps` (frames without people are missing
+    frames). DataError for an id given twice, a gap of more than MAX_GAP_SECONDS of
+    frames, or a range more than half empty: nothing as large as the ids is allocated.
+    """
+    first_entry: dict[Any, int] = {}
+    for index, frame_id in enumerate(frame_ids):
+        if frame_id in first_entry:
+            raise DataError(
+                f"{path}: frame id {frame_id!r} is given twice (entries {first_entry[frame_id]} "
+                f"and {index}); expected one entry per frame"
+            )
+        first_entry[frame_id] = index
+    order = sorted(range(len(frame_ids)), key=lambda index: _frame_sort_key(frame_ids[index]))
+    ids, people = [frame_ids[i] for i in order], [people[i] for i in order]
+    if not ids or not all(isinstance(frame_id, int) for frame_id in ids):
+        return ids, people
+    _check_gaps(path, ids, fps)
+    span = ids[-1] - ids[0] + 1
+    if not fill_gaps or span == len(ids):
+        return ids, people
+    if span > 2 * len(ids):
+        raise DataError(
+            f"{path}: detections on {len(ids)} frame ids spread over {span} frames "
+            f"({ids[0]}..{ids[-1]}); expected the frames of one video (consecutive ids, at "
+            "most half of them without a detection)"
+        )
+    by_id = dict(zip(ids, people, strict=True))
+    full = list(range(ids[0], ids[-1] + 1))
+    return full, [by_id.get(frame_id, []) for frame_id in full]
+
+
+def _check_gaps(path: Path, ids: list[int], fps: float | None) -> None:
+    """DataError naming the first two consecutive ids further apart than MAX_GAP_SECONDS."""
+    rate = fps or GAP_FPS_WHEN_UNKNOWN
+    limit = max(1, round(MAX_GAP_SECONDS * rate))
+    for before, after in zip(ids, ids[1:], strict=False):
+        if after - before - 1 > limit:
+            raise DataError(
+                f"{path}: no frame between ids {before} and {after} ({after - before - 1} "
+                f"frames, more than {MAX_GAP_SECONDS:g} s at {rate:g} frames/s): a stray id "
+                "or two recordings in one file; fix the ids or split the file"
+            )
+
+
 def _frame_sort_key(frame_id: int | str) -> tuple:
-    """Natural order: numbers as numbers, and the digit runs inside text too ("f2" < "f10")."""
+    """Natural order: numbers as numbers, and the digit runs inside text too ("f2" < "f10").
+
+    Digit runs compare by length, then digits (no int(): a run may be thousands long)."""
     if isinstance(frame_id, int):
         return ((0, frame_id),)
-    chunks = re.split(r"(\d+)", frame_id)
-    return tuple((0, int(c)) if c.isdigit() else (1, c) for c in chunks if c)
-
-
-def _frame_range(frame_ids: list[Any]) -> list[Any]:
-    """Sorted frame ids; integer ids are completed to the full range min..max."""
-    if all(isinstance(f, int) for f in frame_ids):
-        return list(range(min(frame_ids), max(frame_ids) + 1))
-    return sorted(frame_ids, key=_frame_sort_key)
+    chunks = re.split(r"([0-9]+)", frame_id)
+    return tuple(
+        (0, len(c.lstrip("0")), c.lstrip("0")) if c.isascii() and c.isdigit() else (1, c)
+        for c in chunks
+        if c
+    )
 
 
 def _size_from_header(path: Path, header: dict) -> tuple[int, int] | None:
@@ -368,6 +483,14 @@ def _size_from_header(path: Path, header: dict) -> tuple[int, int] | None:
         except (TypeError, ValueError):
             raise DataError(f"{path}: 'width'/'height' must be integers (pixels)") from None
     return None
+
+
+def _frame_rate(value: Any, where: str) -> float | None:
+    """A positive frame rate, or None when absent or 0 (what `write_poses` writes for unknown)."""
+    rate = _optional_float(value, where)
+    if rate is not None and not 0 <= rate <= 10_000:
+        raise DataError(f"{where} is {rate:g}; expected a frame rate in (0, 10000] frames/s")
+    return rate or None
 
 
 def _optional_float(value: Any, where: str) -> float | None:

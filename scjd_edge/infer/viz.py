@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from scjd_edge.data.skeleton import BONES, LEFT_JOINTS, RIGHT_JOINTS
 from scjd_edge.errors import ConfigError
-from scjd_edge.io import atomic_path
+from scjd_edge.io import atomic_path, claim_run_folder, mark_run_complete
 
 LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = "tab:blue", "tab:red", "dimgray"
 REFERENCE_COLOUR = "darkgray"
@@ -230,11 +230,12 @@ def resolve_picture_path(path: str | Path) -> tuple[Path, str, str | None]:
 
 
 def _write_png_frames(folder: Path, plot: PosePlot, draw, frames: list[int]) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
+    claim_run_folder(folder, "infer", what="--viz")  # frames never overwrite others' files
     digits = len(str(frames[-1]))
     for frame in frames:
         draw(frame)
         save_figure(plot.figure, folder / f"frame_{frame:0{digits}d}.png")
+    mark_run_complete(folder)
     return {"path": folder, "kind": "png", "frames": len(frames), "message": None}
 
 

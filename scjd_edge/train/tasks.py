@@ -15,9 +15,13 @@ from torch import nn
 from scjd_edge.config import Recipe, load_recipe
 from scjd_edge.contract import Deployment
 from scjd_edge.errors import ConfigError
+from scjd_edge.io import check_run_folder, json_sha256, mark_run_complete, write_run_marker
+from scjd_edge.limits import FLOAT32_BYTES, check_memory
 from scjd_edge.metrics import mpjpe
 from scjd_edge.train.engine import fit, seed_everything
 from scjd_edge.train.evaluate import predict_centre
+
+TRAINING_COPIES = 4  # float32 weights, gradients and AdamW's two moments
 
 
 class TeacherTask:
@@ -81,5 +85,36 @@ def train_teacher(
         raise ConfigError(
             f"recipe {recipe.name!r} has a 'distill' section: train it with `scjd-edge distill`"
         )
+    check_model_fits(recipe)
+    claim_training_folder(out_dir, "train-teacher", recipe, resume)
     seed_everything(recipe.seed)  # the model's initial weights come from the recipe's seed
-    return fit(recipe, out_dir, TeacherTask(recipe), resume=resume, device=device)
+    summary = fit(recipe, out_dir, TeacherTask(recipe), resume=resume, device=device)
+    mark_run_complete(out_dir)
+    return summary
+
+
+def check_model_fits(recipe: Recipe) -> None:
+    """ConfigError naming the recipe's model when its weights, gradients and AdamW moments
+    would not fit in the memory available; the model is built on the meta device (no
+    memory), so a huge model.dim is one line, not a MemoryError."""
+    from scjd_edge.models.registry import create_model
+
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in create_model(recipe.model).parameters())
+    check_memory(
+        parameters * FLOAT32_BYTES * TRAINING_COPIES,
+        f"recipe {recipe.name!r}: model.{recipe.model.name} with {parameters:,} parameters",
+        "make model.dim or model.depth smaller",
+    )
+
+
+def claim_training_folder(out_dir: str | Path, command: str, recipe: Recipe, resume: bool) -> None:
+    """Mark `out_dir` as `command`'s run of `recipe` before training, or refuse a folder
+    holding files scjd-edge did not write. --resume continues a run whose last.pt the
+    engine checks, so its folder is taken as it is (runs older than the marker included)."""
+    recipe_sha256 = json_sha256(recipe.model_dump(mode="json"))
+    if not resume:
+        check_run_folder(out_dir)
+        if any((Path(out_dir) / name).exists() for name in ("last.pt", "best.pt")):
+            return  # the engine refuses to start over a run: its marker stays as it is
+    write_run_marker(out_dir, command, recipe_sha256, complete=False)
