@@ -10,7 +10,9 @@
   is estimated in a crop there and kept if it overlaps the prediction; on person-detector
   frames, detections are matched to tracks by IoU (Hungarian, scipy) and an unmatched
   detection in which BlazePose finds a person starts a new track. A track unseen for
-  `max_missing_frames` ends. Track ids are never reused.
+  `max_missing_frames` ends; a person found within `revive_frames` after, near where an
+  ended track was last seen and with its torso colours, gets that track's id back. No
+  other id is reused.
 
 Boxes are (4,) float arrays [x0, y0, x1, y1] in pixels of the frame.
 """
@@ -229,10 +231,12 @@ class PeopleTracker:
         person_detector=None,
         make_pose=CropPose,
         match_iou: float = 0.3,
-        pose_iou: float = 0.2,
+        pose_iou: float = 0.4,
         duplicate_iou: float = 0.7,
         max_missing_frames: int = 10,
-        max_colour_distance: float = 0.6,
+        max_colour_distance: float = 0.5,
+        revive_frames: int = 50,
+        find_every: int = 1,
     ):
         self.person_detector = (
             person_detector if person_detector is not None else (HogPersonDetector())
@@ -242,17 +246,24 @@ class PeopleTracker:
         self.match_iou, self.pose_iou, self.duplicate_iou = match_iou, pose_iou, duplicate_iou
         self.max_missing_frames = max_missing_frames
         self.max_colour_distance = max_colour_distance
+        self.revive_frames = revive_frames
+        self.find_every = find_every  # the person detector runs on one update in this many
+        self.updates = 0
+        self.ended: list[Track] = []  # tracks lost recently: a person found again keeps their id
         self.tracks: list[Track] = []  # oldest first
         self.started_tracks = 0
 
     def update(self, frame_rgb: np.ndarray, frame_index: int, find_people: bool = True):
         self._follow_tracks(frame_rgb, frame_index)
-        if find_people:
+        self.updates += 1
+        if find_people and (self.updates - 1) % self.find_every == 0:
             self._add_detections(frame_rgb, frame_index, self.person_detector(frame_rgb))
         lost = [t for t in self.tracks if frame_index - t.last_seen > self.max_missing_frames]
         for track in lost:
             track.estimator.close()
             self.tracks.remove(track)
+        self.ended = [t for t in self.ended if frame_index - t.last_seen <= self.revive_frames]
+        self.ended += lost
         return [t for t in self.tracks if t.person is not None]
 
     def close(self) -> None:
@@ -323,6 +334,26 @@ class PeopleTracker:
         )
         if not self._accept(track, frame_rgb, frame_index, box, self._probe(frame_rgb, box)):
             return  # nobody in the box (a false alarm), or somebody already followed
-        self.started_tracks += 1
+        revived = self._revivable(track)
+        if revived is None:
+            self.started_tracks += 1
+        else:
+            self.ended.remove(revived)
+            track.track_id = revived.track_id
         track.estimator = self._make_pose(video_mode=True)
         self.tracks.append(track)
+
+    def _revivable(self, new: Track) -> Track | None:
+        """The ended track (within `revive_frames`) this new person most likely is: torso
+        colours within `max_colour_distance`, last seen within twice their height."""
+        centre = (new.box[:2] + new.box[2:]) / 2
+        candidates = []
+        for track in self.ended:
+            distance = np.linalg.norm((track.box[:2] + track.box[2:]) / 2 - centre)
+            colours = colour_distance(new.colours, track.colours)
+            if (
+                distance <= 2 * (track.box[3] - track.box[1])
+                and colours <= self.max_colour_distance
+            ):
+                candidates.append((colours, track))
+        return min(candidates, key=lambda pair: pair[0])[1] if candidates else None
