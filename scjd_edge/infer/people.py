@@ -7,9 +7,9 @@
   wheel) on a square crop around one person's box. A video-mode instance per track
   follows its person from frame to frame; a single-image instance checks new people.
 - `PeopleTracker`: per frame, each track predicts its box (constant velocity), its pose
-  is estimated in a crop there and kept if it overlaps the prediction; on person-detector
-  frames, detections are matched to tracks by IoU (Hungarian, scipy) and an unmatched
-  detection in which BlazePose finds a person starts a new track. A track unseen for
+  is estimated in a crop there and kept if it is near the prediction (`is_near`); on
+  person-detector frames, detections are matched to tracks by IoU (Hungarian, scipy) and
+  an unmatched detection in which BlazePose finds a person starts a new track. A track unseen for
   `max_missing_frames` ends; a person found within `revive_frames` after, near where an
   ended track was last seen and with its torso colours, gets that track's id back. No
   other id is reused.
@@ -217,6 +217,17 @@ class Track:
         self.last_seen = frame_index
 
 
+def is_near(box: np.ndarray, reference: np.ndarray, elapsed: int, max_shift) -> bool:
+    """Whether `box` can be the person expected at `reference` after `elapsed` frames:
+    centres at most (max_shift[0] + max_shift[1] x elapsed) x the reference's height apart,
+    heights within a factor 1.6 of each other."""
+    height, reference_height = box[3] - box[1], reference[3] - reference[1]
+    if not 1 / 1.6 <= height / max(reference_height, 1e-9) <= 1.6:
+        return False
+    shift = np.linalg.norm((box[:2] + box[2:]) / 2 - (reference[:2] + reference[2:]) / 2)
+    return bool(shift <= (max_shift[0] + max_shift[1] * max(elapsed, 0)) * reference_height)
+
+
 class PeopleTracker:
     """Everybody in a stream of frames, each with a stable track id (module docstring).
 
@@ -231,7 +242,7 @@ class PeopleTracker:
         person_detector=None,
         make_pose=CropPose,
         match_iou: float = 0.3,
-        pose_iou: float = 0.4,
+        max_shift: tuple[float, float] = (0.2, 0.15),
         duplicate_iou: float = 0.7,
         max_missing_frames: int = 10,
         max_colour_distance: float = 0.5,
@@ -243,7 +254,7 @@ class PeopleTracker:
         )
         self._make_pose = make_pose
         self._probe = None  # single-image BlazePose that checks new detections
-        self.match_iou, self.pose_iou, self.duplicate_iou = match_iou, pose_iou, duplicate_iou
+        self.match_iou, self.duplicate_iou, self.max_shift = match_iou, duplicate_iou, max_shift
         self.max_missing_frames = max_missing_frames
         self.max_colour_distance = max_colour_distance
         self.revive_frames = revive_frames
@@ -285,10 +296,11 @@ class PeopleTracker:
     def _accept(
         self, track: Track, frame_rgb, frame_index: int, reference: np.ndarray, estimate
     ) -> bool:
-        """Give `track` the pose `estimate` if its box overlaps `reference` by `pose_iou`,
-        is not a track already seen in this frame, and its torso colours are those of
-        the track (a crop also shows neighbours, and BlazePose may pick one of them)."""
-        if estimate is None or box_iou(estimate[1], reference)[0, 0] < self.pose_iou:
+        """Give `track` the pose `estimate` if its box is near `reference` (`is_near`), is
+        not a track already seen in this frame, and its torso colours are those of the
+        track (a crop also shows neighbours, and BlazePose may pick one of them)."""
+        elapsed = frame_index - track.last_seen
+        if estimate is None or not is_near(estimate[1], reference, elapsed, self.max_shift):
             return False
         person, box = estimate
         others = [t.box for t in self.tracks if t is not track and t.last_seen == frame_index]
