@@ -8,8 +8,9 @@ From a file: read the detector file and choose one person (`keypoints`), fill mi
 keypoints and convert COCO-17 to H36M-17, normalise with the image size, rescale to the
 training data's person size (`rescale`), lift every frame with its window (`lifting`:
 batched, or streaming through a ring buffer), write the poses (`outputs`) and a picture
-(`viz`). From a video or camera: the same frame by frame as a live stream with a 2D
-detector (`video`, `detectors`, `streaming`), pictures drawn on the video (`overlay`).
+(`viz`). From a video or camera: everybody found, tracked and lifted frame by frame as
+a live stream (`people_video`, `people`, `people_stream`; one person from a detector
+file: `run_video_infer`, `streaming`), pictures drawn on the video (`overlay`).
 """
 
 from __future__ import annotations
