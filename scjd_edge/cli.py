@@ -432,7 +432,13 @@ def bench(
     max_frames=AT_LEAST_ONE,
 )
 def infer(
-    model: Annotated[Path, typer.Argument(help="Checkpoint, ONNX or TensorRT engine")],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="Checkpoint, ONNX or TensorRT engine; with --video also a folder of models "
+            "(the one with --lookahead is used: by default the causal one, lookahead 0)"
+        ),
+    ],
     keypoints: Annotated[
         Path | None,
         typer.Option(
@@ -443,8 +449,9 @@ def infer(
     video: Annotated[
         str | None,
         typer.Option(
-            help="Video file or camera index (0, 1...): detect 2D with MediaPipe "
-            "BlazePose ([video] extra) and lift frame by frame as a stream"
+            help="Video file or camera index (0, 1...): find every person (OpenCV HOG), "
+            "their 2D (MediaPipe BlazePose, [video] extra), track them and lift each track "
+            "frame by frame as a stream"
         ),
     ] = None,
     format: Annotated[str, typer.Option(help="Joint layout of the input: coco or h36m")] = "coco",
@@ -462,7 +469,9 @@ def infer(
         ),
     ] = None,
     stream: Annotated[bool, typer.Option(help="Streaming ring buffer, one pose per frame")] = False,
-    track_id: Annotated[int | None, typer.Option(help="Person/track to lift")] = None,
+    track_id: Annotated[
+        int | None, typer.Option(help="Person/track to lift (with --video: a tracker's id)")
+    ] = None,
     min_score: Annotated[float, typer.Option(help="Keypoints below are interpolated")] = 0.3,
     batch_size: Annotated[int, typer.Option(help="Windows per model call")] = 256,
     backend: Annotated[str | None, typer.Option(help="Force a backend (default from file)")] = None,
@@ -479,6 +488,17 @@ def infer(
         Path | None,
         typer.Option(help="Source ONNX of a TensorRT engine without sidecar (trtexec-built)"),
     ] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option(help="Frame rate of the keypoint file (default: the one it records)"),
+    ] = None,
+    lookahead: Annotated[
+        int | None,
+        typer.Option(help="With --video and a folder of models: the lookahead to use (default 0)"),
+    ] = None,
+    detect_every: Annotated[
+        int, typer.Option(help="With --video: 2D on one frame in k, carried between")
+    ] = 1,
 ):
     """Lift 2D keypoints to 3D (root-relative, metres): from a detector's file or a video."""
     from scjd_edge.infer import render_summary, render_video_summary, run_infer, run_video_infer
@@ -490,7 +510,18 @@ def infer(
     if viz is not None and not viz.suffix:
         check_run_folder(viz, "--viz")
     smoothing = OneEuroParams(smooth_min_cutoff, smooth_beta) if smooth else None
-    if video is not None:
+    if video is not None and keypoints is None:
+        from scjd_edge.infer.people_video import render_people_summary, run_people_video
+
+        if format != "coco":
+            raise ScjdError(f"--format {format}: with --video the detections are COCO-17")
+        summary = run_people_video(
+            model=model, video=video, out=out, viz=viz, track_id=track_id, lookahead=lookahead,
+            detect_every=detect_every, min_score=min_score, rescale=rescale,
+            smoothing=smoothing, max_frames=max_frames,
+        )  # fmt: skip
+        lines = render_people_summary(summary)
+    elif video is not None:
         if format != "coco":
             raise ScjdError(f"--format {format}: with --video the detections are COCO-17")
         summary = run_video_infer(
@@ -525,6 +556,7 @@ def infer(
             rescale=rescale,
             smoothing=smoothing,
             engine_onnx=onnx,
+            fps=fps,
         )
         lines = render_summary(summary)
     for line in lines:

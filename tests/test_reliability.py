@@ -329,8 +329,8 @@ def test_disk_full_at_write_time_is_one_line(work, full_disk):
     print(line)
 
 
-def test_convert_bvh_refuses_nan_output(cmu_data_dir, tmp_path):
-    lines = (cmu_data_dir / "bvh" / "007_02.bvh").read_text().splitlines()
+def test_convert_bvh_refuses_nan_output(cmu_bvh_dir, tmp_path):
+    lines = (cmu_bvh_dir / "007_02.bvh").read_text().splitlines()
     header_end = next(i for i, line in enumerate(lines) if line.startswith("Frames:"))
     frames = lines[header_end + 2 : header_end + 42]
     values = frames[10].split()

@@ -333,3 +333,81 @@ def test_without_the_video_extra_the_error_says_how_to_install_it(tmp_path, monk
     assert 'pip install -e ".[video]"' in " ".join(result.output.split())
     with pytest.raises(ConfigError, match=r"MediaPipe detector is not installed.*\[video\]"):
         BlazePoseDetector()
+
+
+class LoopedFileCamera:
+    """Stands in for `cv2.VideoCapture(0)`: a video file played in a loop, reporting no
+    length, as a camera does. `monkeypatch.setattr(cv2, "VideoCapture", looped(path))`."""
+
+    def __init__(self, path, index):
+        import cv2
+
+        assert index == 0, index
+        self._cv2 = cv2
+        self._capture = REAL_VIDEO_CAPTURE[0](str(path))
+
+    def isOpened(self):  # noqa: N802 (OpenCV's name)
+        return self._capture.isOpened()
+
+    def read(self):
+        ok, frame = self._capture.read()
+        if not ok:  # end of the file: from the start again
+            self._capture.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._capture.read()
+        return ok, frame
+
+    def get(self, prop):
+        return 0.0 if prop == self._cv2.CAP_PROP_FRAME_COUNT else self._capture.get(prop)
+
+    def release(self):
+        self._capture.release()
+
+
+REAL_VIDEO_CAPTURE: list = []
+
+
+def looped(path):
+    import cv2
+
+    if not REAL_VIDEO_CAPTURE:
+        REAL_VIDEO_CAPTURE.append(cv2.VideoCapture)
+    return lambda index: LoopedFileCamera(path, index)
+
+
+def test_a_camera_index_reads_through_the_same_capture_path(tmp_path, monkeypatch):
+    cv2 = pytest.importorskip("cv2", reason="the [video] extra is not installed (README)")
+    from scjd_edge.infer.video import VideoSource
+
+    clip = tmp_path / "five.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for index in range(5):
+        writer.write(np.full((48, 64, 3), 40 * index, dtype=np.uint8))
+    writer.release()
+    monkeypatch.setattr(cv2, "VideoCapture", looped(clip))
+    source = VideoSource("0")
+    assert source.is_camera and source.frame_count is None and source.name == "camera 0"
+    frames = list(source.frames(max_frames=12))
+    assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
+    brightness = [int(frame.mean()) for frame in frames]
+    assert brightness[5] == brightness[0] and brightness[11] == brightness[1]  # looped
+
+
+def test_a_keypoint_file_is_lifted_at_the_model_rate_and_mapped_back(tmp_path, monkeypatch):
+    import scjd_edge.export.runtime as runtime
+    from scjd_edge.infer import render_summary, run_infer
+
+    model = EchoModel(window_frames=5, lookahead_frames=0)
+    model.deployment.fps = 50.0
+    monkeypatch.setattr(runtime, "load_predictor", lambda path, backend=None: model)
+    path = tmp_path / "dets.json"
+    entries = [{"image_id": i, "keypoints": p.reshape(-1).tolist()} for i, p in
+               enumerate(walking_sequence(6))]  # fmt: skip
+    path.write_text(json.dumps({"annotations": entries, "width": 640, "height": 480}))
+    summary = run_infer(tmp_path / "m.onnx", path, fps=10.0, out=tmp_path / "p.npz", rescale=False)
+    assert summary["resampled"] and summary["frames"] == 6
+    assert sum(len(windows) for windows in model.windows_seen) == 26  # 0.5 s at 50 frames/s
+    assert "resampled from 10 to the model's 50 frames/s" in "\n".join(render_summary(summary))
+    pose_3d = np.load(tmp_path / "p.npz")["pose_3d"]
+    # the echo model returns its centre frame's input: back at the file's frames, the input
+    expected = normalize_screen_coordinates(coco_to_h36m(walking_sequence(6))[..., :2], *IMAGE_SIZE)
+    np.testing.assert_allclose(pose_3d[..., :2], expected, atol=1e-4)

@@ -8,8 +8,9 @@ From a file: read the detector file and choose one person (`keypoints`), fill mi
 keypoints and convert COCO-17 to H36M-17, normalise with the image size, rescale to the
 training data's person size (`rescale`), lift every frame with its window (`lifting`:
 batched, or streaming through a ring buffer), write the poses (`outputs`) and a picture
-(`viz`). From a video or camera: the same frame by frame as a live stream with a 2D
-detector (`video`, `detectors`, `streaming`), pictures drawn on the video (`overlay`).
+(`viz`). From a video or camera: everybody found, tracked and lifted frame by frame as
+a live stream (`people_video`, `people`, `people_stream`; one person from a detector
+file: `run_video_infer`, `streaming`), pictures drawn on the video (`overlay`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from scjd_edge.errors import ConfigError, DataError
 from scjd_edge.infer.keypoints import KeypointTrack, load_keypoints
 from scjd_edge.infer.lifting import StreamingLifter, lift_sequence, stream_sequence
 from scjd_edge.infer.outputs import check_finite_poses, check_out_path, write_poses
+from scjd_edge.infer.resample import poses_at_video_frames, resample_2d
 from scjd_edge.infer.rescale import rescale_to_training_size
 from scjd_edge.infer.smoothing import OneEuroParams, smooth_sequence
 from scjd_edge.limits import check_window_batch
@@ -57,6 +59,7 @@ def run_infer(
     rescale: bool = True,
     smoothing: OneEuroParams | None = None,
     engine_onnx: Path | None = None,
+    fps: float | None = None,
 ) -> dict[str, Any]:
     """Lift one person's 2D keypoints (a detector's file) to root-relative 3D, metres.
 
@@ -64,7 +67,10 @@ def run_infer(
     each frame's skeleton to the training data's size and position first (`rescale`).
     smoothing: One-Euro parameters, None for none. out: .npz or .json (`outputs`). viz:
     .gif, .mp4 or a folder of PNG frames. engine_onnx: the source ONNX of a TensorRT engine
-    without a sidecar. Returns a summary (frames, filled keypoints per joint, timing).
+    without a sidecar. fps: the file's frame rate (default: the one it records): when the
+    model's contract records another, the 2D is resampled to the model's rate, lifted there
+    and the poses mapped back to the file's frames. Returns a summary (frames, filled
+    keypoints per joint, timing).
     """
     check_out_path(out)
     if viz is not None:
@@ -83,17 +89,29 @@ def run_infer(
     if rescale:
         keypoints_2d = rescale_to_training_size(keypoints_2d)
     started = time.perf_counter()
+    input_fps = fps or track.fps
+    model_fps = getattr(predictor.deployment, "fps", None)
+    resampled = bool(input_fps and model_fps and abs(input_fps - model_fps) > 1e-6)
+    if resampled:
+        times, keypoints_2d, _ = resample_2d(
+            keypoints_2d, ~track.interpolated, input_fps, model_fps
+        )
     if stream:
         pose_3d, latencies_ms = stream_sequence(predictor, keypoints_2d)
     else:
         pose_3d, latencies_ms = lift_sequence(predictor, keypoints_2d, batch_size), []
+    if resampled:
+        pose_3d = poses_at_video_frames(times, pose_3d, len(track.keypoints_2d), input_fps)
     check_finite_poses(pose_3d, model)
-    fps = track.fps or DEFAULT_FPS
+    fps = input_fps or DEFAULT_FPS
     if smoothing is not None:
         pose_3d = smooth_sequence(pose_3d, fps, smoothing)
     seconds = time.perf_counter() - started
     summary = _summary(model, predictor, track, stream, seconds, latencies_ms)
     summary.update(layout=format, rescaled=rescale, smoothing=_smoothing_text(smoothing))
+    summary.update(input_fps=input_fps, model_fps=model_fps, resampled=resampled)
+    if stream:
+        summary["lookahead_seconds"] = summary["lookahead_frames"] / (model_fps or fps)
     if out is not None:
         summary["out"] = str(
             write_poses(
@@ -211,13 +229,15 @@ def render_summary(summary: dict[str, Any]) -> list[str]:
     elif not missing:
         lines.append("interpolated keypoints: none")
     lines.append(_processing_line(summary))
+    lines.append(_rate_line(summary))
     lines.append(
         f"lifting took {summary['seconds']:.2f} s ({summary['poses_per_second']:.0f} poses/s)"
     )
     if summary["mode"] == "stream":
         lines.append(
             f"streaming: {summary['mean_latency_ms']:.2f} ms per frame (mean), plus a fixed "
-            f"delay of {summary['lookahead_frames']} frames (the model's lookahead)"
+            f"delay of {summary['lookahead_frames']} model frames = "
+            f"{summary['lookahead_seconds']:.2f} s (the model's lookahead)"
         )
     lines.extend(summary["notes"])
     return lines + _written_lines(summary)
@@ -247,6 +267,15 @@ def render_video_summary(summary: dict[str, Any]) -> list[str]:
         f"{summary['cpu_ms_per_frame']:.1f} ms per frame (all threads)",
     ]
     return lines + _written_lines(summary)
+
+
+def _rate_line(summary: dict[str, Any]) -> str:
+    model_fps, input_fps = summary["model_fps"], summary["input_fps"]
+    if summary["resampled"]:
+        return f"2D resampled from {input_fps:g} to the model's {model_fps:g} frames/s and back"
+    if not input_fps:
+        return "frame rate unknown (pass --fps): 2D lifted as it is, not resampled"
+    return f"2D at {input_fps:g} frames/s, the model's rate: not resampled"
 
 
 def _processing_line(summary: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ from scjd_edge.infer.keypoint_files import Person, read_detections
 BLAZEPOSE_TO_COCO = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 VIDEO_INSTALL_HINT = (
     'install the video extra in the same pip command as the toolkit: pip install -e ".[video]" '
-    "(mediapipe 0.10.21: x86_64, Python 3.9-3.12; see README, Video input)"
+    "(mediapipe 0.10.21 on x86_64, 0.10.18 on aarch64, Python <= 3.12; see README, infer)"
 )
 
 

@@ -105,3 +105,56 @@ def _frame_id_array(frame_ids: list[Any]) -> np.ndarray:
     if all(isinstance(f, int) and not isinstance(f, bool) for f in frame_ids):
         return np.array(frame_ids, dtype=np.int64)
     return np.array([str(f) for f in frame_ids])
+
+
+def write_people_poses(path: Path, tracks: dict, image_size: tuple[int, int], fps: float) -> Path:
+    """Every track's poses (`people_stream.TrackResult` by track id) in one file.
+
+    `.json`: MMPose's layout with one instance per track in each frame, each carrying its
+    `track_id`. `.npz`: `track_ids` and per track `track<id>_pose_3d`, `_keypoints_2d`,
+    `_interpolated`, `_frame_ids` (the single-person arrays, prefixed), plus `joint_names`,
+    `image_size`, `fps`.
+    """
+    if Path(path).suffix.lower() == ".npz":
+        arrays = {}
+        for track_id, track in tracks.items():
+            arrays[f"track{track_id}_pose_3d"] = track.pose_3d.astype(np.float32)
+            arrays[f"track{track_id}_keypoints_2d"] = track.keypoints_2d.astype(np.float32)
+            arrays[f"track{track_id}_interpolated"] = track.interpolated
+            arrays[f"track{track_id}_frame_ids"] = track.frame_indices
+        return write_npz(
+            path,
+            track_ids=np.array(sorted(tracks), dtype=np.int64),
+            joint_names=np.array(JOINT_NAMES),
+            image_size=np.array(image_size, dtype=np.int64),
+            fps=np.float64(fps),
+            **arrays,
+        )
+    instances: dict[int, list[dict]] = {}
+    for track_id, track in sorted(tracks.items()):
+        for frame, pose, points, mask in zip(
+            track.frame_indices, track.pose_3d, track.keypoints_2d, track.interpolated, strict=True
+        ):
+            instances.setdefault(int(frame), []).append(
+                {
+                    "track_id": int(track_id),
+                    "keypoints": np.round(pose.astype(np.float64), 5).tolist(),
+                    "keypoint_scores": (~mask).astype(float).tolist(),
+                    "keypoints_2d": np.round(points.astype(np.float64), 2).tolist(),
+                    "interpolated": mask.tolist(),
+                }
+            )
+    frames = [{"frame_id": f, "instances": instances[f]} for f in sorted(instances)]
+    meta_info = {
+        "dataset_name": "h36m",
+        "num_keypoints": len(JOINT_NAMES),
+        "keypoint_id2name": dict(enumerate(JOINT_NAMES)),
+        "skeleton_links": [list(bone) for bone in BONES],
+        "units": "metres",
+        "coordinates": COORDINATES,
+        "keypoint_scores": "1 where the joint's 2D was measured in this frame, 0 where filled in",
+        "track_ids": sorted(int(t) for t in tracks),
+        "image_size": list(image_size),
+        "fps": fps,
+    }
+    return write_json(path, {"meta_info": meta_info, "instance_info": frames})

@@ -202,3 +202,76 @@ def _gif_frame(picture: np.ndarray, palette):
     if scale < 1.0:
         image = image.resize((round(image.width * scale), round(image.height * scale)))
     return image.quantize(palette=palette, dither=Image.Dither.NONE)
+
+
+def draw_people(frame_rgb: np.ndarray, people: list[tuple[int, np.ndarray, np.ndarray]]):
+    """A copy of the frame with each (track id, (17, 2) px, held (17,)) skeleton and its id."""
+    import cv2
+
+    picture = np.ascontiguousarray(frame_rgb.copy())
+    for track_id, keypoints_2d, held in people:
+        picture = draw_skeleton_2d(picture, keypoints_2d, held)
+        top = keypoints_2d[:, 1].min()
+        x = int(np.median(keypoints_2d[:, 0]))
+        cv2.putText(picture, str(track_id), (x - 6, max(12, int(top) - 6)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)  # fmt: skip
+    return picture
+
+
+def write_people_overlay(path: Path, frames: Iterable[np.ndarray], result, shown_track: int):
+    """Every track's 2D skeleton and id on the video, beside the 3D of `shown_track`.
+
+    `result`: a `people_stream.PeopleResult`. Written at the video's frame rate.
+    """
+    rows = {
+        track_id: {int(f): row for row, f in enumerate(track.frame_indices)}
+        for track_id, track in result.tracks.items()
+    }
+    shown = result.tracks[shown_track]
+
+    def pictures():
+        panel = None
+        for index, frame in enumerate(frames):
+            panel = panel or Pose3DPanel(frame.shape[0])
+            people = [
+                (track_id, result.tracks[track_id].keypoints_2d[row[index]],
+                 result.tracks[track_id].interpolated[row[index]])
+                for track_id, row in rows.items() if index in row
+            ]  # fmt: skip
+            shown_row = rows[shown_track].get(index)
+            pose = None if shown_row is None else shown.pose_3d[shown_row]
+            right = panel.render(pose, f"frame {index}, track {shown_track}")
+            left = draw_people(frame, people)
+            height = min(left.shape[0], right.shape[0])
+            yield np.concatenate([left[:height], right[:height]], axis=1)
+
+    return write_pictures(path, pictures(), result.video_fps)
+
+
+def write_pictures(path: Path, pictures: Iterable[np.ndarray], fps: float) -> dict:
+    """RGB pictures -> an MP4 (mp4v) or GIF file, atomically. Returns {"path", "frames"}."""
+    kind = picture_kind(path)
+    written = []
+    palette = None
+    with atomic_path(path) as tmp:
+        staged = tmp.with_name(tmp.name + "." + kind)
+        writer = None
+        try:
+            for picture in pictures:
+                if kind == "mp4":
+                    writer = writer or _mp4_writer(staged, picture.shape, fps)
+                    writer.write(picture[..., ::-1])
+                    written.append(None)
+                else:
+                    palette = palette or _gif_palette(picture)
+                    written.append(_gif_frame(picture, palette))
+        finally:
+            if writer is not None:
+                writer.release()
+        if kind == "gif" and written:
+            written[0].save(staged, save_all=True, append_images=written[1:],
+                            duration=round(1000 / fps), loop=0)  # fmt: skip
+        if not written:
+            raise ConfigError(f"--viz {path}: the video had no frame to draw")
+        staged.replace(tmp)
+    return {"path": Path(path), "frames": len(written)}

@@ -131,7 +131,7 @@ def run_stream(
         kept_2d.append(h36m[:, :2])
         kept_held.append(h36m[:, 2] < 1)
         kept_index.append(index)
-        model_2d = _model_input(h36m[:, :2], width, height, rescale)
+        model_2d = model_input(h36m[:, :2], width, height, rescale)
         pose = lifter.push(model_2d)
         if pose is not None:
             poses.append(_finished(pose, one_euro, predictor, len(poses)))
@@ -155,7 +155,8 @@ def run_stream(
     )
 
 
-def _model_input(keypoints_px: np.ndarray, width: int, height: int, rescale: bool) -> np.ndarray:
+def model_input(keypoints_px: np.ndarray, width: int, height: int, rescale: bool) -> np.ndarray:
+    """(17, 2) H36M-17 pixels -> the model's input: normalised to the image (and rescaled)."""
     normalised = normalize_screen_coordinates(keypoints_px, width, height).astype(np.float32)
     return rescale_to_training_size(normalised) if rescale else normalised
 
