@@ -10,7 +10,7 @@ the root equals the training median. The lifted pose is root-relative, so nothin
 that the output keeps; what the model no longer sees is where in the image the person is
 and how large they appear, which it cannot interpret for another camera anyway.
 
-The constants come from the CMU training subjects (CMU02, CMU05, CMU07; every frame of
+The constants come from CMU v2's training subjects (`CMU_SPLIT["train"]`; every frame of
 every camera): `training_2d_statistics` derives them and a test checks they still match.
 A model whose deployment contract already normalises its input (root-centred and scaled)
 would not need this step.
@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from scjd_edge.data.builtin import CMU_SPLIT
 from scjd_edge.data.skeleton import ROOT_JOINT
 
 # Median over the CMU training frames, normalised screen coordinates (see module docstring).
-TRAINING_ROOT_POSITION = (0.0499, -0.2528)
-TRAINING_RMS_SIZE = 0.2203
-TRAINING_SUBJECTS = ("CMU02", "CMU05", "CMU07")
+TRAINING_ROOT_POSITION = (0.0387, -0.1676)
+TRAINING_RMS_SIZE = 0.1968
+TRAINING_SUBJECTS = tuple(CMU_SPLIT["train"])
 
 
 def skeleton_rms_size(keypoints_2d: np.ndarray) -> np.ndarray:
