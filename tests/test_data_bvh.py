@@ -48,8 +48,8 @@ Frame Time: 0.1
 
 
 @pytest.fixture(scope="module")
-def bvh_dir(cmu_data_dir) -> Path:
-    return cmu_data_dir / "bvh"
+def bvh_dir(cmu_bvh_dir) -> Path:
+    return cmu_bvh_dir
 
 
 def test_parse_tiny_file_channels_and_forward_kinematics(tmp_path):
