@@ -46,6 +46,22 @@ def cmu_data_dir() -> Path:
     return path
 
 
+# CMU's raw BVH files (converter inputs) ship only with the retired v1 folder; its
+# converted data is never read.
+DEFAULT_BVH_DIR = DEFAULT_CMU_DIR.parent / "cmu" / "bvh"
+
+
+@pytest.fixture(scope="session")
+def cmu_bvh_dir() -> Path:
+    path = Path(os.environ.get("SCJD_BVH_DIR", DEFAULT_BVH_DIR))
+    if not (path / "007_02.bvh").is_file():
+        message = f"CMU BVH files not found in {path} (set SCJD_BVH_DIR)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture(scope="session")
 def one_thread():
     """Tiny models run far faster on one thread than on cores shared with other jobs."""

@@ -51,8 +51,8 @@ def test_tiny_quickstart_reports_real_test_results_beside_the_baseline(tiny_run)
     assert student["input_frames"] == 3 < student["window_frames"] == 27
     assert student["lookahead_frames"] == 9  # offsets -9, 0, +9
     assert tested["baseline"]["recipe"] == "tcn27_cmu"
-    assert "with exact 2d the student is" in report.lower()
-    assert "with detector-like 2d the student is" in report
+    assert "**With exact 2D the student is " in report
+    assert "; with detector-like 2D the student is " in report
     for picture in ("bench/bench.png", "pose.png"):
         assert f"]({picture})" in report
         assert (out / picture).read_bytes()[:8] == PNG_MAGIC
