@@ -37,13 +37,7 @@ TINY_STEPS = 40
 
 @pytest.fixture(scope="session")
 def cmu_data_dir() -> Path:
-    path = Path(os.environ.get("SCJD_DATA_DIR", DEFAULT_CMU_DIR))
-    if not (path / "data_3d_cmu.npz").is_file():
-        message = f"CMU data not found in {path} (set SCJD_DATA_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return _shared_folder("SCJD_DATA_DIR", DEFAULT_CMU_DIR, "data_3d_cmu.npz", "CMU data")
 
 
 # CMU's raw BVH files (converter inputs) ship only with the retired v1 folder; its
@@ -53,9 +47,14 @@ DEFAULT_BVH_DIR = DEFAULT_CMU_DIR.parent / "cmu" / "bvh"
 
 @pytest.fixture(scope="session")
 def cmu_bvh_dir() -> Path:
-    path = Path(os.environ.get("SCJD_BVH_DIR", DEFAULT_BVH_DIR))
-    if not (path / "007_02.bvh").is_file():
-        message = f"CMU BVH files not found in {path} (set SCJD_BVH_DIR)"
+    return _shared_folder("SCJD_BVH_DIR", DEFAULT_BVH_DIR, "007_02.bvh", "CMU BVH files")
+
+
+def _shared_folder(variable: str, default: Path, marker: str, what: str) -> Path:
+    """A folder of ../shared: failing under CI when missing, else skipping with the reason."""
+    path = Path(os.environ.get(variable, default))
+    if not (path / marker).is_file():
+        message = f"{what} not found in {path} (set {variable})"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -86,18 +86,7 @@ def write_poses(
             frame_ids.tolist(), pose_3d, scores, keypoints_2d, interpolated, strict=True
         )
     ]
-    meta_info = {
-        "dataset_name": "h36m",
-        "num_keypoints": len(JOINT_NAMES),
-        "keypoint_id2name": dict(enumerate(JOINT_NAMES)),
-        "skeleton_links": [list(bone) for bone in BONES],
-        "units": "metres",
-        "coordinates": COORDINATES,
-        "keypoint_scores": "1 where the joint's 2D was measured in this frame, 0 where filled in",
-        "image_size": list(image_size),
-        "fps": fps,
-    }
-    return write_json(path, {"meta_info": meta_info, "instance_info": frames})
+    return write_json(path, {"meta_info": _meta_info(image_size, fps), "instance_info": frames})
 
 
 def _frame_id_array(frame_ids: list[Any]) -> np.ndarray:
@@ -145,7 +134,13 @@ def write_people_poses(path: Path, tracks: dict, image_size: tuple[int, int], fp
                 }
             )
     frames = [{"frame_id": f, "instances": instances[f]} for f in sorted(instances)]
-    meta_info = {
+    meta_info = {**_meta_info(image_size, fps), "track_ids": sorted(int(t) for t in tracks)}
+    return write_json(path, {"meta_info": meta_info, "instance_info": frames})
+
+
+def _meta_info(image_size: tuple[int, int], fps: float) -> dict[str, Any]:
+    """MMPose's `meta_info` of a lifted-pose file (H36M-17 joints, metres)."""
+    return {
         "dataset_name": "h36m",
         "num_keypoints": len(JOINT_NAMES),
         "keypoint_id2name": dict(enumerate(JOINT_NAMES)),
@@ -153,8 +148,6 @@ def write_people_poses(path: Path, tracks: dict, image_size: tuple[int, int], fp
         "units": "metres",
         "coordinates": COORDINATES,
         "keypoint_scores": "1 where the joint's 2D was measured in this frame, 0 where filled in",
-        "track_ids": sorted(int(t) for t in tracks),
         "image_size": list(image_size),
         "fps": fps,
     }
-    return write_json(path, {"meta_info": meta_info, "instance_info": frames})
