@@ -227,7 +227,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"validation {', '.join(data['val_subjects'])}, test "
         f"{', '.join(data['test_subjects'])} (scored once per model, at the end).",
         "",
-        f"Budget: the teacher {teacher['steps']} steps on the labelled subject; every student {settings['steps_per_student']} steps "
+        f"Budget: the teacher {teacher['steps']} steps on the labelled subject; every student "
+        f"{settings['steps_per_student']} steps "
         f"({settings['model_minutes']:g} min at the undistilled step time; the SCJD step with "
         f"cached teacher targets took {ratio:.2f}x, median of interleaved rounds); seeds "
         f"{settings['seeds']}.",

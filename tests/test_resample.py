@@ -64,3 +64,8 @@ def test_poses_come_back_at_the_video_frames():
 def test_a_rate_of_zero_is_refused():
     with pytest.raises(ConfigError, match="frame rate"):
         resample_2d(moving_points(3), np.ones((3, 17), bool), 0.0, 50.0)
+
+
+def test_a_frame_rate_far_below_the_real_one_is_refused_before_any_allocation():
+    with pytest.raises(ConfigError, match="check the file's frame rate"):
+        model_frame_times(30, 1e-4, 50.0)

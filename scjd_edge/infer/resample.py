@@ -25,11 +25,23 @@ def check_rate(fps: float, what: str) -> float:
     return float(fps)
 
 
+# Model frames one clip may be resampled to (about 55 hours at 50 frames/s): a rate far
+# below the real one would otherwise ask for more memory than any machine has.
+MAX_MODEL_FRAMES = 10_000_000
+
+
 def model_frame_times(num_frames: int, from_fps: float, to_fps: float) -> np.ndarray:
     """Times (s) of the model frames covering `num_frames` video frames: 0, 1/to_fps, ...
     up to the last video frame's time."""
     duration = (num_frames - 1) / check_rate(from_fps, "video fps")
-    return np.arange(int(np.floor(duration * check_rate(to_fps, "model fps") + 1e-9)) + 1) / to_fps
+    count = int(np.floor(duration * check_rate(to_fps, "model fps") + 1e-9)) + 1
+    if count > MAX_MODEL_FRAMES:
+        raise ConfigError(
+            f"{num_frames} frames at {from_fps:g} frames/s last {duration:.3g} s: more than "
+            f"{MAX_MODEL_FRAMES:,} frames at the model's {to_fps:g} frames/s; check the "
+            "file's frame rate (--fps)"
+        )
+    return np.arange(count) / to_fps
 
 
 def interpolate_at(
